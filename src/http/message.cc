@@ -1,0 +1,47 @@
+#include "http/message.h"
+
+#include <strings.h>
+
+namespace gatehouse::http {
+
+std::string_view MethodName(Method method) {
+  switch (method) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPost: return "POST";
+    case Method::kPut: return "PUT";
+    case Method::kPatch: return "PATCH";
+    case Method::kDelete: return "DELETE";
+    case Method::kOptions: return "OPTIONS";
+    case Method::kOther: return "OTHER";
+  }
+  return "OTHER";
+}
+
+std::optional<std::string_view> Request::FindHeader(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (h.name.size() == name.size() &&
+        strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
+      return std::string_view(h.value);
+    }
+  }
+  return std::nullopt;
+}
+
+Response Response::Json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::Text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+}  // namespace gatehouse::http

@@ -1,0 +1,58 @@
+#pragma once
+
+// Plain request and response values shared by the router, the handlers and the
+// server. They carry no Boost.Beast types, so rooms that add routes never pay
+// Beast's compile cost.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gatehouse::http {
+
+enum class Method : std::uint8_t { kGet, kHead, kPost, kPut, kPatch, kDelete, kOptions, kOther };
+
+std::string_view MethodName(Method method);
+
+struct Header {
+  std::string name;  // As received; compare case-insensitively.
+  std::string value;
+};
+
+struct Request {
+  Method method = Method::kGet;
+  std::string method_text;  // The verb as received, for logs and 405s.
+  std::string target;       // Origin-form target as received, e.g. "/v1/x?a=b".
+  std::string path;         // Decoded path without the query.
+  std::string query;        // Raw query without '?', may be empty.
+  std::vector<Header> headers;
+  std::string body;
+
+  std::string request_id;   // Set by the pipeline before routing.
+  std::string client_ip;    // Set by the pipeline before routing.
+  bool secure = false;      // Arrived over TLS.
+  std::chrono::steady_clock::time_point received_at{};
+
+  // First header with this name (case-insensitive), if any.
+  std::optional<std::string_view> FindHeader(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type;  // Empty: no body type (e.g. 204, redirects).
+  std::vector<Header> headers;  // Extra headers; the pipeline adds the security set.
+  std::string body;
+  bool close_connection = false;  // Ask the server to close after writing.
+
+  static Response Json(int status, std::string body);
+  static Response Text(int status, std::string body);
+  void AddHeader(std::string name, std::string value) {
+    headers.push_back({std::move(name), std::move(value)});
+  }
+};
+
+}  // namespace gatehouse::http
