@@ -11,7 +11,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TEST_PKGS=(openssl curl postgresql sqlite3 procps)
-BENCH_PKGS=(nginx-light wrk util-linux)
+BENCH_PKGS=(nginx-light wrk util-linux iproute2)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
