@@ -28,6 +28,11 @@ std::optional<std::string_view> Request::FindHeader(std::string_view name) const
   return std::nullopt;
 }
 
+std::string_view Request::RawPath() const {
+  const std::string_view t(target);
+  return t.substr(0, t.find('?'));
+}
+
 Response Response::Json(int status, std::string body) {
   Response r;
   r.status = status;

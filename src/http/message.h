@@ -39,6 +39,9 @@ struct Request {
 
   // First header with this name (case-insensitive), if any.
   std::optional<std::string_view> FindHeader(std::string_view name) const;
+
+  // The still-encoded path the router matches: `target` up to the first '?'.
+  std::string_view RawPath() const;
 };
 
 struct Response {

@@ -1,0 +1,25 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/profile.h"
+
+namespace gatehouse::cli {
+
+int RunConfigCheck(const char* config_path) {
+  auto config = core::LoadAndValidate(config_path, core::ProcessEnvironment());
+  if (!config.ok()) {
+    std::cerr << "gatehouse: " << config_path << ": " << config.error().message() << "\n";
+    for (const std::string& problem : core::ConfigProblems(config.error())) {
+      std::cerr << "  " << problem << "\n";
+    }
+    return kExitUsage;
+  }
+  std::cout << core::RenderMasked(*config);
+  for (const std::string& warning : config->warnings) {
+    std::cerr << "warning: " << warning << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace gatehouse::cli

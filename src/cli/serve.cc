@@ -1,0 +1,179 @@
+// `gatehouse serve`: loads and checks the configuration, opens the store, builds the
+// routes and runs the HTTPS server until SIGTERM has drained it.
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "cli/app_routes.h"
+#include "cli/commands.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/profile.h"
+#include "core/worker_pool.h"
+#include "crypto/keyring.h"
+#include "http/pipeline.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+namespace gatehouse::cli {
+namespace {
+
+using log::Field;
+using log::Level;
+
+store::StoreOptions StoreOptionsFrom(const core::Config& config) {
+  store::StoreOptions options;
+  options.driver = std::string(core::StoreDriverName(config.store.driver));
+  options.sqlite_path = config.store.sqlite_path.string();
+  options.postgres_url = config.store.postgres_url.value;
+  options.pool_size = static_cast<int>(config.store.postgres_pool_size);
+  return options;
+}
+
+http::ServerOptions ServerOptionsFrom(const core::Config& config) {
+  const core::ServerConfig& s = config.server;
+  http::ServerOptions options;
+  options.listen_address = s.listen;
+  options.port = s.port;
+  options.tls = s.tls;
+  options.cert_file = s.cert_file.string();
+  options.key_file = s.key_file.string();
+  if (s.redirect_port != 0) options.redirect_port = s.redirect_port;
+  options.public_host = s.public_host;
+  options.io_threads = core::ResolveThreadCount(s.io_threads);
+  options.max_header_bytes = s.max_header_bytes;
+  options.max_body_bytes = s.max_body_bytes;
+  options.read_timeout = s.read_timeout;
+  options.idle_timeout = s.idle_timeout;
+  options.tls_handshake_timeout = s.tls_handshake_timeout;
+  options.drain_timeout = s.drain_timeout;
+  options.max_connections = s.max_connections;
+  options.handle_signals = true;
+  options.access_log = [](const http::AccessRecord& r) {
+    log::Access({.time = std::chrono::system_clock::now() -
+                         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                             r.duration),
+                 .request_id = r.request_id,
+                 .method = r.method,
+                 .path = r.path,
+                 .status = r.status,
+                 .bytes = r.bytes_sent,
+                 .duration_ms = static_cast<double>(r.duration.count()) / 1000.0,
+                 .client_ip = r.client_ip,
+                 .user_agent = r.user_agent});
+  };
+  return options;
+}
+
+void ReportStartupError(std::string_view what, const Error& error) {
+  log::Event(Level::kError, "startup_failed",
+             {Field("step", what), Field("error", error.message()),
+              Field("detail", error.detail())});
+  log::Flush();
+  std::cerr << "gatehouse: " << what << ": " << error.message();
+  if (!error.detail().empty()) std::cerr << ": " << error.detail();
+  std::cerr << "\n";
+}
+
+}  // namespace
+
+int RunServe(const char* config_path) {
+  // Configuration first: production refuses insecure settings before anything binds.
+  auto loaded = core::LoadAndValidate(config_path, core::ProcessEnvironment());
+  if (!loaded.ok()) {
+    std::cerr << "gatehouse: refusing to start: " << config_path << ": "
+              << loaded.error().message() << "\n";
+    for (const std::string& problem : core::ConfigProblems(loaded.error())) {
+      std::cerr << "  " << problem << "\n";
+    }
+    return kExitUsage;
+  }
+  const core::Config& config = *loaded;
+
+  if (Status s = log::Init(log::OptionsFromConfig(config)); !s.ok()) {
+    std::cerr << "gatehouse: logging: " << s.error().message() << ": " << s.error().detail()
+              << "\n";
+    return kExitUsage;
+  }
+  for (const std::string& warning : config.warnings) {
+    log::Event(Level::kWarn, "config_warning", {Field("problem", warning)});
+  }
+
+  // Key material: the master key ring every encrypted field derives its key from.
+  std::optional<crypto::KeyRing> keyring;
+  if (config.crypto.master_key.present()) {
+    auto parsed = crypto::KeyRing::Parse(config.crypto.master_key.value);
+    if (!parsed.ok()) {
+      ReportStartupError("crypto.master_key", parsed.error());
+      return kExitUsage;
+    }
+    keyring.emplace(std::move(parsed).value());
+  }
+
+  // The durable store, migrated to this binary's schema.
+  auto opened = store::OpenStore(StoreOptionsFrom(config));
+  if (!opened.ok()) {
+    ReportStartupError("store", opened.error());
+    return kExitFailure;
+  }
+  std::unique_ptr<store::Store> store = std::move(opened).value();
+  if (Status s = store::Migrate(*store, SystemClock::Instance()); !s.ok()) {
+    ReportStartupError("store migrations", s.error());
+    return kExitFailure;
+  }
+
+  // Routes, then the worker pool and the pipeline every request goes through.
+  http::Router router;
+  const bool keys_loaded = keyring.has_value();
+  AddHealthRoutes(router, [&store, keys_loaded]() -> Status {
+    if (!keys_loaded) return Unavailable("not ready", "master key not loaded");
+    return store->Ping();
+  });
+  if (config.server.expose_test_endpoints) {
+    AddTestRoutes(router, config.server.max_body_bytes);
+  }
+  if (Status s = router.status(); !s.ok()) {
+    ReportStartupError("routes", s.error());
+    return kExitFailure;
+  }
+
+  WorkerPool pool(core::ResolveThreadCount(config.server.worker_threads),
+                  config.server.worker_queue);
+  http::PipelineOptions pipeline_options;
+  pipeline_options.verbose_errors = config.server.verbose_errors;
+  pipeline_options.on_handler_exception = [](std::string_view type) {
+    log::RateLimited("handler_exception", Level::kError, "handler_exception",
+                     {Field("exception_type", type)});
+  };
+  http::Pipeline pipeline(router, pool, pipeline_options);
+
+  auto created = http::Server::Create(ServerOptionsFrom(config), pipeline);
+  if (!created.ok()) {
+    ReportStartupError("server", created.error());
+    return kExitUsage;
+  }
+  std::unique_ptr<http::Server> server = std::move(created).value();
+  if (Status s = server->Start(); !s.ok()) {
+    ReportStartupError("listen", s.error());
+    return kExitFailure;
+  }
+  log::Event(Level::kInfo, "listening",
+             {Field("profile", core::ProfileName(config.profile)),
+              Field("address", config.server.listen), Field("port", server->port()),
+              Field("tls", config.server.tls), Field("redirect_port", server->redirect_port()),
+              Field("store", store->backend_name())});
+
+  // SIGTERM drains in-flight requests; Wait returns once every I/O thread has ended.
+  server->Wait();
+  pool.Shutdown();
+  log::Event(Level::kInfo, "stopped", {});
+  log::Flush();
+  return kExitOk;
+}
+
+}  // namespace gatehouse::cli

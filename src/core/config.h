@@ -1,0 +1,169 @@
+#pragma once
+
+// The service configuration: one TOML file plus GATEHOUSE_* environment overrides.
+//
+// Sources, later ones winning:
+//   1. profile defaults (see core/profile.h: DefaultsFor),
+//   2. the TOML file,
+//   3. environment variables: GATEHOUSE_<SECTION>_<KEY> for section keys
+//      (GATEHOUSE_SERVER_PORT), GATEHOUSE_<KEY> for top-level keys (GATEHOUSE_PROFILE).
+//      The profile is decided first (environment, then file, then "development") because
+//      it chooses the defaults every other key starts from.
+//
+// Secrets (crypto.master_key, tokens.hmac_secret, store.postgres_url) never appear in the
+// TOML file itself: the file may only name a file holding them (`master_key_file`), and the
+// environment may name a file (GATEHOUSE_CRYPTO_MASTER_KEY_FILE) or carry the value
+// (GATEHOUSE_CRYPTO_MASTER_KEY). Giving both environment forms is an error. Secret files are
+// read at load time; one trailing newline is stripped; a file whose first line is
+// kDevelopmentSecretMarker is accepted as a development secret (the marker line is not part of
+// the value) and flagged so that production refuses it.
+//
+// Relative paths in the TOML file resolve against the directory holding the file; relative
+// paths from the environment resolve against the working directory at load time. Every path
+// in a loaded Config is absolute.
+//
+// Unknown keys and sections, wrong types and out-of-range values are errors. Loading reports
+// every problem it finds, one per line in Error::detail(), each starting with the key path
+// ("server.port: must be 1..65535"). No message ever contains a secret value.
+//
+// Environment variables starting with GATEHOUSE_ that name no key are reported in
+// Config::warnings, except the names in kReservedEnvironment (used by the binary itself).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/log_level.h"
+#include "core/secret.h"
+#include "core/status.h"
+
+namespace gatehouse::core {
+
+enum class Profile : std::uint8_t { kDevelopment, kStaging, kProduction };
+std::string_view ProfileName(Profile profile);
+std::optional<Profile> ParseProfile(std::string_view name);
+
+enum class StoreDriver : std::uint8_t { kSqlite, kPostgres };
+std::string_view StoreDriverName(StoreDriver driver);
+
+// Carried for the rate limiter; the profile chooses the default.
+enum class RateLimitStrictness : std::uint8_t { kRelaxed, kStandard, kStrict };
+std::string_view RateLimitStrictnessName(RateLimitStrictness strictness);
+
+// First line the development setup writes into every secret file it generates.
+inline constexpr std::string_view kDevelopmentSecretMarker =
+    "# gatehouse development secret - never use in production";
+
+// GATEHOUSE_* variables that are not configuration keys and draw no warning.
+inline constexpr std::string_view kReservedEnvironment[] = {"GATEHOUSE_CONFIG"};
+
+// A secret loaded from a file or the environment. Copyable (the Secret wipes itself).
+struct SecretSetting {
+  Secret value;                     // Empty when missing.
+  std::filesystem::path file;       // The file it was read from; empty if it came from a variable.
+  std::string env_var;              // The variable that gave the value or the file; may be empty.
+  bool development_marker = false;  // The file or value began with kDevelopmentSecretMarker.
+
+  bool present() const { return !value.empty(); }
+  std::size_t size() const { return value.size(); }
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1";  // An IPv4 or IPv6 address literal.
+  std::uint16_t port = 8443;
+  bool tls = true;
+  std::filesystem::path cert_file;  // Required when tls is on.
+  std::filesystem::path key_file;   // Required when tls is on.
+  std::uint16_t redirect_port = 0;  // 0: no plain-HTTP listener; else it answers only 308.
+  std::string public_host;          // host[:port] for redirects; empty: Host name + TLS port.
+  unsigned io_threads = 0;          // 0: one per core (ResolveThreadCount).
+  std::size_t max_header_bytes = 8192;
+  std::size_t max_body_bytes = 1048576;
+  std::chrono::milliseconds read_timeout{10000};  // Whole request, headers included.
+  std::chrono::milliseconds idle_timeout{60000};  // Between keep-alive requests.
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds drain_timeout{15000};
+  unsigned worker_threads = 0;  // 0: one per core (ResolveThreadCount).
+  std::size_t worker_queue = 1024;
+  bool verbose_errors = true;  // Profile default.
+  bool expose_admin = false;
+  bool expose_test_endpoints = false;
+  std::chrono::milliseconds tls_handshake_timeout{10000};
+};
+
+struct LogConfig {
+  log::Level level = log::Level::kDebug;  // Profile default.
+  std::string access_log = "stdout";      // "stdout", "stderr", "off" or an absolute path.
+  std::string app_log = "stderr";         // "stdout", "stderr" or an absolute path.
+};
+
+struct CryptoConfig {
+  SecretSetting master_key;
+  std::uint32_t argon2_memory_kib = 19456;
+  std::uint32_t argon2_iterations = 2;
+  std::uint32_t argon2_parallelism = 1;
+  bool require_encryption = false;  // Profile default: true in staging and production.
+};
+
+struct TokensConfig {
+  SecretSetting hmac_secret;
+};
+
+struct StoreConfig {
+  StoreDriver driver = StoreDriver::kSqlite;
+  std::filesystem::path sqlite_path;  // Default "var/gatehouse.db" beside the config file.
+  SecretSetting postgres_url;         // Required when driver is postgres.
+  unsigned postgres_pool_size = 4;
+};
+
+struct RateLimitConfig {
+  RateLimitStrictness strictness = RateLimitStrictness::kRelaxed;  // Profile default.
+};
+
+struct Config {
+  Profile profile = Profile::kDevelopment;
+  ServerConfig server;
+  LogConfig log;
+  CryptoConfig crypto;
+  TokensConfig tokens;
+  StoreConfig store;
+  RateLimitConfig rate_limit;
+
+  std::filesystem::path source_file;  // Absolute path of the TOML file loaded.
+  // Problems that do not stop this profile (loose secret file modes outside production,
+  // unknown GATEHOUSE_* variables, staging findings from LoadAndValidate). The caller logs
+  // them once logging is up.
+  std::vector<std::string> warnings;
+};
+
+// The configuration a profile starts from before the file and the environment apply.
+// Paths are left empty (sqlite_path is filled in by LoadConfig, relative to the file).
+Config DefaultConfig(Profile profile);
+
+// Loads `file` and applies `env` (name -> value; the binary passes its environ, tests
+// inject a map). Reads the secret files. On failure the Error (kInvalidArgument, message
+// "invalid configuration") lists every problem in detail(), one per line.
+// Does not apply the profile rules; see LoadAndValidate in core/profile.h.
+Result<Config> LoadConfig(const std::filesystem::path& file,
+                          const std::map<std::string, std::string>& env);
+
+// Splits an Error from LoadConfig/LoadAndValidate into its problem lines.
+std::vector<std::string> ConfigProblems(const Error& error);
+
+// The process environment as a map, for LoadConfig.
+std::map<std::string, std::string> ProcessEnvironment();
+
+// `configured`, or the number of cores when it is 0 (at least 1).
+unsigned ResolveThreadCount(unsigned configured);
+
+// The effective configuration as TOML text for `gatehouse config check`. Every secret is shown
+// as "[secret: set, N bytes, from ...]" or "[secret: missing]"; no byte of a secret appears.
+std::string RenderMasked(const Config& config);
+
+}  // namespace gatehouse::core

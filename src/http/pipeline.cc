@@ -1,0 +1,135 @@
+#include "http/pipeline.h"
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <typeinfo>
+#include <utility>
+
+#include "http/problem.h"
+#include "http/request_id.h"
+
+namespace gatehouse::http {
+namespace {
+
+constexpr std::string_view kRequestIdHeader = "X-Request-Id";
+
+bool HasHeader(const Response& response, std::string_view name) {
+  for (const Header& h : response.headers) {
+    if (h.name.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < name.size() && same; ++i) {
+      same = (h.name[i] | 0x20) == (name[i] | 0x20);
+    }
+    if (same) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const Router& router, WorkerPool& pool, PipelineOptions options)
+    : router_(router), pool_(pool), options_(std::move(options)) {}
+
+void Pipeline::Prepare(Request& req) const {
+  req.request_id = AcceptOrGenerateRequestId(req.FindHeader(kRequestIdHeader));
+}
+
+void Pipeline::Dispatch(Request& req, Done done) const {
+  RouteMatch match = router_.Match(req.method, req.RawPath());
+
+  Response early;
+  switch (match.kind) {
+    case RouteMatch::kFound:
+      break;
+    case RouteMatch::kBadRequest:
+      early = MakeProblem(*match.error, req.request_id, options_.verbose_errors);
+      break;
+    case RouteMatch::kNotFound:
+      early = MakeStatusProblem(404, req.request_id);
+      break;
+    case RouteMatch::kMethodNotAllowed:
+      early = MakeStatusProblem(405, req.request_id);
+      early.AddHeader("Allow", std::move(match.allow));  // RFC 9110 section 15.5.6: MUST.
+      break;
+  }
+  if (match.kind != RouteMatch::kFound) {
+    Finish(req, early);
+    done(std::move(early));
+    return;
+  }
+
+  const Route& route = *match.route;
+  if (!route.options.offload) {
+    Response response = RunHandler(route, req, match.params);
+    Finish(req, response);
+    done(std::move(response));
+    return;
+  }
+
+  // The job is shared with the task so that, if the pool refuses the task (and destroys
+  // it), `done` is still here to answer 503.
+  struct Job {
+    Request* req;
+    const Route* route;
+    RouteParams params;
+    Done done;
+  };
+  auto job = std::make_shared<Job>(Job{&req, &route, std::move(match.params), std::move(done)});
+  const bool queued = pool_.TrySubmit([this, job] {
+    Response response = RunHandler(*job->route, *job->req, job->params);
+    Finish(*job->req, response);
+    job->done(std::move(response));
+  });
+  if (queued) return;
+
+  // Overload is answered at once with a retry hint instead of queueing without bound.
+  offload_rejected_.fetch_add(1, std::memory_order_relaxed);
+  Response busy = MakeStatusProblem(503, req.request_id);
+  busy.AddHeader("Retry-After", std::to_string(options_.worker_retry_after_s));
+  Finish(req, busy);
+  job->done(std::move(busy));
+}
+
+Response Pipeline::RunHandler(const Route& route, Request& req,
+                              const RouteParams& params) const {
+  // The one catch boundary for handlers: an exception becomes a 500 problem here and never
+  // reaches the server's I/O loop or the worker thread.
+  std::string type;
+  std::string what;  // Only kept in verbose mode: library texts can quote input.
+  try {
+    Result<Response> result = route.handler(req, params);
+    if (result.ok()) return std::move(result).value();
+    return MakeProblem(result.error(), req.request_id, options_.verbose_errors);
+  } catch (const std::exception& e) {
+    type = typeid(e).name();
+    if (options_.verbose_errors) what = e.what();
+  } catch (...) {
+    type = "non-std exception";
+  }
+
+  handler_exceptions_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_handler_exception) options_.on_handler_exception(type);
+  std::string detail = "handler for " + route.pattern + " threw " + type;
+  if (!what.empty()) detail += ": " + what;
+  return MakeProblem(Internal(std::move(detail)), req.request_id, options_.verbose_errors);
+}
+
+void Pipeline::Finish(const Request& req, Response& response) const {
+  if (!req.request_id.empty() && !HasHeader(response, kRequestIdHeader)) {
+    response.AddHeader(std::string(kRequestIdHeader), req.request_id);
+  }
+  // With nosniff on every response, a declared opaque type is never rendered as a page.
+  if (!response.body.empty() && response.content_type.empty()) {
+    response.content_type = "application/octet-stream";
+  }
+}
+
+Pipeline::Counters Pipeline::counters() const {
+  Counters c;
+  c.offload_rejected = offload_rejected_.load(std::memory_order_relaxed);
+  c.handler_exceptions = handler_exceptions_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace gatehouse::http

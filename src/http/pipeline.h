@@ -1,0 +1,80 @@
+#pragma once
+
+// The Beast-free steps every request passes, so the server only parses, calls these, and
+// writes. Order for one request:
+//   server: parse, set Request fields (client_ip from the peer address)
+//   Prepare(req)            request id
+//   Dispatch(req, done)     route, run the handler inline or on the worker pool, Finish
+//   server: append SecurityHeaderBlock(), write, strip the body for HEAD
+// Responses the server makes itself (timeouts, parse errors) go through Finish() too.
+//
+// Thread safety: all members are const and may run on any thread at once. The Router and
+// WorkerPool must outlive the Pipeline.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "core/worker_pool.h"
+#include "http/message.h"
+#include "http/router.h"
+
+namespace gatehouse::http {
+
+struct PipelineOptions {
+  // Put Error::detail() and exception types in problem bodies. Development only.
+  bool verbose_errors = false;
+  // Retry-After seconds on the 503 sent when the worker queue is full.
+  std::size_t worker_retry_after_s = 1;
+  // Told the type name of an exception a handler threw (never what(), which can quote
+  // input). Runs on the thread that ran the handler; may be empty.
+  std::function<void(std::string_view exception_type)> on_handler_exception;
+};
+
+class Pipeline {
+ public:
+  using Done = std::function<void(Response)>;
+
+  struct Counters {
+    std::uint64_t offload_rejected = 0;     // 503s because the worker queue was full.
+    std::uint64_t handler_exceptions = 0;   // 500s because a handler threw.
+  };
+
+  Pipeline(const Router& router, WorkerPool& pool, PipelineOptions options);
+
+  // Sets req.request_id from an acceptable X-Request-Id, or a generated one.
+  void Prepare(Request& req) const;
+
+  // Routes req (by req.RawPath()) and answers through `done`, which is called exactly once
+  // with a finished response (see Finish):
+  //  - bad path 400, 404, 405 (with Allow): synchronously, on the calling thread;
+  //  - a route without `offload`: the handler runs inline, done is called synchronously;
+  //  - an offloaded route: the handler and then done run ON A WORKER THREAD (the server
+  //    posts the response back to its I/O thread); when the queue is full, done is called
+  //    synchronously with 503 and Retry-After.
+  // A handler's Error becomes MakeProblem(); a thrown exception becomes a 500 problem.
+  // REQUIRES: req is neither destroyed nor modified by the caller until done has been
+  // called; the handler may modify it. `done` should not throw: on the worker thread the
+  // pool would swallow it, inline it propagates to the caller.
+  void Dispatch(Request& req, Done done) const;
+
+  // Completes a response: echoes X-Request-Id (once, however often Finish runs), and gives
+  // a body without a Content-Type "application/octet-stream" so that no browser renders
+  // it as HTML. The security header block is the server's job, at write time.
+  void Finish(const Request& req, Response& response) const;
+
+  Counters counters() const;
+
+ private:
+  Response RunHandler(const Route& route, Request& req, const RouteParams& params) const;
+
+  const Router& router_;
+  WorkerPool& pool_;
+  PipelineOptions options_;
+  mutable std::atomic<std::uint64_t> offload_rejected_{0};
+  mutable std::atomic<std::uint64_t> handler_exceptions_{0};
+};
+
+}  // namespace gatehouse::http

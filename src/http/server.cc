@@ -1,0 +1,942 @@
+// The only translation unit with Beast and Asio in it (with OpenSSL's SSL API). See
+// server.h for the contract; the comments here say why each step is done the way it is.
+
+#include "http/server.h"
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <cctype>
+#include <csignal>
+#include <limits>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <typeinfo>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/log.h"
+#include "http/pipeline.h"
+#include "http/problem.h"
+#include "http/server_wire.h"
+#include "http/tls_context.h"
+
+namespace gatehouse::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Clients rarely answer close_notify, and a peer that stops reading must not pin a
+// connection slot: the polite part of closing gets this long, then the socket is closed.
+constexpr std::chrono::seconds kCloseGrace{1};
+// At most this much of a rejected request's leftover bytes is read and discarded while
+// closing, so the kernel sends FIN rather than RST and the client sees our answer.
+constexpr std::size_t kLingerMaxBytes = 64 * 1024;
+constexpr std::size_t kReadChunk = 4096;
+// Connections over max_connections still get an answer, but only this many at once; past
+// that they are closed at accept. Otherwise a flood would turn the 503 path into the very
+// resource exhaustion the limit exists to prevent.
+constexpr std::size_t kMinRejectSlots = 64;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+using SoReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+class ConnectionBase;
+
+// Lets a worker thread post a finished response to a loop, and stops it from doing so once
+// the loop's io_context is gone (the worker may finish after the server was destroyed).
+struct PostGate {
+  std::mutex mu;
+  asio::io_context* ctx = nullptr;  // Guarded by mu; null after teardown.
+
+  template <typename F>
+  void Post(F&& f) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (ctx != nullptr) asio::post(*ctx, std::forward<F>(f));
+  }
+};
+
+// One event loop: an io_context run by one thread, with its own acceptors.
+// Member order matters: the connection set outlives the io_context (connection frames
+// destroyed with it unregister themselves), and the I/O objects die before it.
+struct Loop {
+  std::unordered_set<ConnectionBase*> connections;  // Loop thread only.
+  bool draining = false;                            // Loop thread only.
+  std::shared_ptr<PostGate> gate = std::make_shared<PostGate>();
+  // Concurrency hint 1: one thread runs it, but workers still post into it, so it keeps
+  // its locking (the "unsafe" hint would not).
+  asio::io_context ctx{1};
+  tcp::acceptor acceptor{ctx};
+  tcp::acceptor redirect_acceptor{ctx};
+  asio::steady_timer drain_timer{ctx};
+  std::optional<asio::signal_set> signals;
+  std::thread thread;
+};
+
+// Which loop, if any, the current thread runs. Compared, never dereferenced, from workers.
+thread_local const Loop* current_loop = nullptr;
+
+std::string PeerAddress(const tcp::socket& socket) {
+  error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return {};
+  const asio::ip::address address = peer.address();
+  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; IP lists and rate limits
+  // key on the plain IPv4 text, so one client must not have two spellings.
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+  }
+  return address.to_string();
+}
+
+Method MethodFromVerb(bhttp::verb verb) {
+  switch (verb) {
+    case bhttp::verb::get: return Method::kGet;
+    case bhttp::verb::head: return Method::kHead;
+    case bhttp::verb::post: return Method::kPost;
+    case bhttp::verb::put: return Method::kPut;
+    case bhttp::verb::patch: return Method::kPatch;
+    case bhttp::verb::delete_: return Method::kDelete;
+    case bhttp::verb::options: return Method::kOptions;
+    default: return Method::kOther;
+  }
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+using RequestParser = bhttp::request_parser<bhttp::string_body>;
+
+// Framing and target checks Beast leaves to the application. 0 when the header is fine,
+// else the status to answer. Runs before the body is read.
+int CheckRequestHeader(const RequestParser::value_type& msg) {
+  // Only HTTP/1.0 and 1.1 are spoken here; anything else is a confused or hostile client.
+  if (msg.version() != 10 && msg.version() != 11) return 400;
+  if (msg.target().size() > kMaxTargetBytes) return 414;
+
+  int hosts = 0;
+  int content_lengths = 0;
+  int transfer_encodings = 0;
+  for (const auto& field : msg) {
+    // RFC 9110 §5.5: a value with CR, LF or NUL must be rejected (or those bytes replaced);
+    // rejecting keeps a smuggled byte from reaching a handler or a log.
+    if (!IsValidHeaderValue(field.value())) return 400;
+    switch (field.name()) {
+      case bhttp::field::host: ++hosts; break;
+      case bhttp::field::content_length:
+        ++content_lengths;
+        // Beast folds "5, 5" into 5; a list is still ambiguous framing to other parsers.
+        if (field.value().find(',') != std::string_view::npos) return 400;
+        break;
+      case bhttp::field::transfer_encoding:
+        ++transfer_encodings;
+        // Only a lone "chunked" is understood. Beast treats other codings as "no body",
+        // which would leave the body in the stream as the next request (smuggling).
+        if (!IEquals(field.value(), "chunked")) return 400;
+        break;
+      default: break;
+    }
+  }
+  // RFC 9112 §3.2: a 1.1 request without Host, or any request with several, gets 400.
+  if (hosts > 1 || (msg.version() == 11 && hosts == 0)) return 400;
+  // RFC 9112 §6.3: duplicated Content-Length, or one next to Transfer-Encoding, is a
+  // request-smuggling signature (Beast lets identical duplicates through).
+  if (content_lengths > 1 || transfer_encodings > 1) return 400;
+  if (transfer_encodings > 0 && (content_lengths > 0 || msg.version() == 10)) return 400;
+  if (!ParseOriginTarget(msg.target())) return 400;
+  return 0;
+}
+
+// The answer to a failed read, or 0 to close without one (the peer went away).
+int StatusForReadError(const error_code& ec, bool timed_out) {
+  if (timed_out) return 408;
+  if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) return 431;
+  if (ec == bhttp::error::body_limit) return 413;
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+      ec == asio::error::eof || ec == asio::error::operation_aborted ||
+      ec == asio::error::connection_reset) {
+    return 0;
+  }
+  // Beast's parse errors (bad request line, bad field, bad chunk...) get 400; socket and
+  // TLS errors mean there is nobody left to answer.
+  if (ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) return 0;
+  return 400;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerOptions opts, Pipeline& p) : options(std::move(opts)), pipeline(p) {}
+
+  ServerOptions options;
+  Pipeline& pipeline;
+  tcp::endpoint endpoint;
+  std::string location_host;  // listen_address as it appears in a URL.
+  std::vector<std::unique_ptr<Loop>> loops;
+
+  mutable std::mutex tls_mu;
+  TlsContext tls;  // Guarded by tls_mu; swapped whole by ReloadCertificates.
+
+  std::atomic<std::uint16_t> bound_port{0};
+  std::atomic<std::uint16_t> bound_redirect_port{0};
+  std::atomic<bool> started{false};
+  std::atomic<bool> drain_requested{false};
+  std::mutex wait_mu;  // Serialises Wait()'s joins.
+
+  std::atomic<std::size_t> active{0};
+  std::atomic<std::size_t> rejecting{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> bad_requests{0};
+  std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> tls_failures{0};
+  std::atomic<std::uint64_t> redirects{0};
+  std::atomic<std::uint64_t> exceptions{0};
+
+  TlsContext CurrentTls() const {
+    std::lock_guard<std::mutex> lock(tls_mu);
+    return tls;
+  }
+
+  void CountStatus(int status) {
+    if (status == 408) {
+      timeouts.fetch_add(1, std::memory_order_relaxed);
+    } else if (status >= 400 && status < 500) {
+      bad_requests.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void BeginDrain(Loop& loop, std::chrono::milliseconds deadline);
+  void RequestDrain(std::chrono::milliseconds deadline);
+  Status Reload();
+};
+
+namespace {
+
+// What the connection loop does after one exchange.
+enum class Next { kKeepAlive, kCloseGracefully, kCloseNow };
+
+// kServe: the TLS (or plain) API listener. kRedirect: the plain-HTTP listener that answers
+// 308 once. kRejectOverloaded: accepted over max_connections, answered 503 at once.
+enum class Mode { kServe, kRedirect, kRejectOverloaded };
+
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // Drain: cancel the wait for a next request. A request already received is still served.
+  virtual void CancelIdleWait() = 0;
+  // Drain deadline: cancel everything; the coroutine ends without writing.
+  virtual void ForceClose() = 0;
+  bool idle() const { return idle_; }
+
+ protected:
+  bool idle_ = true;  // Handshaking or waiting for a request's first byte.
+};
+
+struct DispatchState {
+  Request request;
+  std::optional<Response> response;
+};
+
+// One accepted connection. Lives on its loop's thread only; the coroutine frames hold it by
+// shared_ptr, timer callbacks and worker completions by weak_ptr.
+template <typename Stream>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  static constexpr bool kSecure = !std::is_same_v<Stream, tcp::socket>;
+
+  Connection(Server::Impl& impl, Loop& loop, Stream stream, std::string client_ip, Mode mode)
+      : impl_(impl),
+        loop_(loop),
+        stream_(std::move(stream)),
+        deadline_(loop.ctx),
+        wake_(loop.ctx),
+        client_ip_(std::move(client_ip)),
+        mode_(mode) {
+    loop_.connections.insert(this);
+  }
+
+  ~Connection() override { loop_.connections.erase(this); }
+
+  // Runs the connection to its end; never throws.
+  static asio::awaitable<void> Run(std::shared_ptr<Connection> self) {
+    try {
+      co_await self->Serve();
+    } catch (const std::exception& e) {
+      // The type only: what() can quote request bytes.
+      self->impl_.exceptions.fetch_add(1, std::memory_order_relaxed);
+      log::RateLimited("http_connection_exception", log::Level::kError,
+                       "http_connection_exception", {log::Field("type", typeid(e).name())});
+    } catch (...) {
+      self->impl_.exceptions.fetch_add(1, std::memory_order_relaxed);
+      log::RateLimited("http_connection_exception", log::Level::kError,
+                       "http_connection_exception", {log::Field("type", "unknown")});
+    }
+    self->End();
+  }
+
+  void CancelIdleWait() override { CancelIo(); }
+
+  void ForceClose() override {
+    aborted_ = true;
+    CancelIo();
+    wake_.cancel();
+  }
+
+ private:
+  tcp::socket& Socket() { return beast::get_lowest_layer(stream_); }
+
+  void CancelIo() {
+    error_code ignored;
+    Socket().cancel(ignored);
+  }
+
+  // Starts the deadline for the operations that follow; at expiry they are cancelled and
+  // timed_out_ tells why. A generation number makes a late expiry of an old deadline moot.
+  void Arm(Clock::duration timeout) {
+    timed_out_ = false;
+    deadline_.expires_after(timeout);
+    deadline_.async_wait(
+        [weak = this->weak_from_this(), generation = ++generation_](const error_code& ec) {
+          auto self = weak.lock();
+          if (ec || !self || self->generation_ != generation) return;
+          self->timed_out_ = true;
+          self->CancelIo();
+        });
+  }
+
+  void Disarm() {
+    ++generation_;
+    deadline_.cancel();
+  }
+
+  void End() {
+    error_code ignored;
+    Socket().close(ignored);
+    Disarm();
+    if (mode_ == Mode::kRejectOverloaded) {
+      impl_.rejecting.fetch_sub(1, std::memory_order_relaxed);
+    } else if (mode_ == Mode::kServe) {
+      impl_.active.fetch_sub(1, std::memory_order_relaxed);
+    }
+    loop_.connections.erase(this);
+    // The last connection of a draining loop lets its io_context run out of work.
+    if (loop_.draining && loop_.connections.empty()) loop_.drain_timer.cancel();
+  }
+
+  asio::awaitable<void> Serve() {
+    if constexpr (kSecure) {
+      Arm(impl_.options.tls_handshake_timeout);
+      auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+      Disarm();
+      if (ec || aborted_) {
+        impl_.tls_failures.fetch_add(1, std::memory_order_relaxed);
+        co_return;
+      }
+    }
+
+    if (mode_ == Mode::kRejectOverloaded) {
+      idle_ = false;
+      Request req = BaseRequest(Clock::now());
+      co_await WriteServerAnswer(req, 503);
+      co_await CloseGracefully();
+      co_return;
+    }
+
+    beast::flat_buffer buffer;
+    Next next = Next::kKeepAlive;
+    while (next == Next::kKeepAlive) {
+      // Waiting for the first byte of a request: silence or EOF here is a normal end, and
+      // the clock for the request's own read timeout starts only when it begins.
+      if (buffer.size() == 0) {
+        idle_ = true;
+        if (loop_.draining) co_return;
+        Arm(mode_ == Mode::kRedirect ? impl_.options.read_timeout
+                                     : impl_.options.idle_timeout);
+        auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
+        Disarm();
+        if (ec || aborted_) co_return;
+        buffer.commit(n);
+      }
+      idle_ = false;
+      next = co_await ServeOne(buffer);
+      if (mode_ == Mode::kRedirect && next == Next::kKeepAlive) next = Next::kCloseGracefully;
+    }
+    if (next == Next::kCloseGracefully && !aborted_) co_await CloseGracefully();
+  }
+
+  Request BaseRequest(Clock::time_point received_at) const {
+    Request req;
+    req.client_ip = client_ip_;
+    req.secure = kSecure;
+    req.received_at = received_at;
+    return req;
+  }
+
+  // Reads, answers and logs one request whose first bytes are in `buffer`.
+  asio::awaitable<Next> ServeOne(beast::flat_buffer& buffer) {
+    const Clock::time_point received_at = Clock::now();
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+        impl_.options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(impl_.options.max_body_bytes);
+
+    // One deadline covers the whole request, first byte to end of body: a client that
+    // trickles bytes (slowloris) is cut off however steadily it sends.
+    Arm(impl_.options.read_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer, parser, kUseTuple);
+    int problem = 0;
+    if (!ec && !aborted_) {
+      problem = CheckRequestHeader(parser.get());
+      // A body over the limit was refused from Content-Length already (Beast checks it as
+      // the header completes); a body is read only for a request we will serve.
+      if (problem == 0 && !parser.is_done() && mode_ == Mode::kServe) {
+        if (parser.get().version() == 11 &&
+            IEquals(parser.get()[bhttp::field::expect], "100-continue")) {
+          // RFC 9110 §10.1.1: tell a waiting client to send the body.
+          std::tie(ec, n) = co_await asio::async_write(
+              stream_, asio::buffer(kContinue.data(), kContinue.size()), kUseTuple);
+        }
+        if (!ec) std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer, parser, kUseTuple);
+      }
+    }
+    Disarm();
+    if (aborted_) co_return Next::kCloseNow;
+    if (ec) problem = StatusForReadError(ec, timed_out_);
+    if (ec && problem == 0) co_return Next::kCloseNow;
+
+    Request req = BaseRequest(received_at);
+    if (parser.is_header_done()) FillHeader(parser.get(), req);
+    if (problem != 0) {
+      co_await WriteServerAnswer(req, problem);
+      co_return Next::kCloseGracefully;
+    }
+    if (mode_ == Mode::kRedirect) {
+      co_await WriteRedirect(req);
+      co_return Next::kCloseGracefully;
+    }
+
+    req.body = std::move(parser.get().body());
+    const bool keep_alive = parser.get().keep_alive();
+    const bool http10 = parser.get().version() == 10;
+    co_return co_await Dispatch(std::move(req), keep_alive, http10);
+  }
+
+  static void FillHeader(const RequestParser::value_type& msg, Request& req) {
+    req.method = MethodFromVerb(msg.method());
+    req.method_text = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    if (auto target = ParseOriginTarget(req.target)) {
+      req.path = std::move(target->path);
+      req.query = std::move(target->query);
+    }
+    req.headers.reserve(std::distance(msg.begin(), msg.end()));
+    for (const auto& field : msg) {
+      req.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+    }
+  }
+
+  // Hands the request to the pipeline and waits, without blocking the loop, for the answer.
+  asio::awaitable<Next> Dispatch(Request req, bool keep_alive, bool http10) {
+    impl_.pipeline.Prepare(req);
+    impl_.requests.fetch_add(1, std::memory_order_relaxed);
+
+    // The request lives in shared state: an offloaded handler may still hold it after this
+    // connection was force-closed.
+    auto state = std::make_shared<DispatchState>();
+    state->request = std::move(req);
+    const Loop* loop = &loop_;
+    impl_.pipeline.Dispatch(
+        state->request, [state, loop, gate = loop_.gate,
+                         weak = std::weak_ptr<Connection>(this->shared_from_this())](
+                            Response response) mutable {
+          if (current_loop == loop) {
+            // Synchronous answer, on this loop: the coroutine reads it after Dispatch returns.
+            state->response = std::move(response);
+            return;
+          }
+          // A worker thread: the connection may only be touched on its own loop.
+          gate->Post([state, weak, response = std::move(response)]() mutable {
+            state->response = std::move(response);
+            if (auto self = weak.lock()) self->wake_.cancel();
+          });
+        });
+    while (!state->response && !aborted_) {
+      wake_.expires_at(Clock::time_point::max());
+      co_await wake_.async_wait(kUseTuple);
+    }
+    if (!state->response) co_return Next::kCloseNow;
+
+    Response& response = *state->response;
+    // RFC 9112 §9.3: 1.1 persists unless told otherwise, 1.0 only with keep-alive. During a
+    // drain the answer says the connection ends, so the client does not reuse it.
+    const bool close = response.close_connection || !keep_alive || loop_.draining;
+    const bool written = co_await Write(state->request, response, close, http10);
+    if (!written) co_return Next::kCloseNow;
+    co_return close ? Next::kCloseGracefully : Next::kKeepAlive;
+  }
+
+  // A problem the server answers by itself (400, 408, 413, 414, 431, 503); always closes.
+  asio::awaitable<void> WriteServerAnswer(Request& req, int status) {
+    impl_.CountStatus(status);
+    impl_.pipeline.Prepare(req);
+    Response response = MakeStatusProblem(status, req.request_id);
+    if (status == 503) response.AddHeader("Retry-After", "1");
+    impl_.pipeline.Finish(req, response);
+    co_await Write(req, response, /*close=*/true, /*http10=*/false);
+  }
+
+  asio::awaitable<void> WriteRedirect(Request& req) {
+    impl_.redirects.fetch_add(1, std::memory_order_relaxed);
+    impl_.pipeline.Prepare(req);
+    std::string_view host = impl_.location_host;
+    if (auto header = req.FindHeader("Host")) {
+      if (auto valid = HostFromHostHeader(*header)) host = *valid;
+    }
+    Response response;
+    response.status = 308;  // RFC 9110 §15.4.9: permanent, and the method is kept.
+    response.AddHeader("Location",
+                       HttpsRedirectLocation(impl_.options.public_host, host,
+                                             impl_.bound_port.load(), req.target));
+    impl_.pipeline.Finish(req, response);
+    co_await Write(req, response, /*close=*/true, /*http10=*/false);
+  }
+
+  // Serializes and writes one response with one write, then logs it. False when the write
+  // failed (the connection is then useless).
+  asio::awaitable<bool> Write(const Request& req, Response& response, bool close, bool http10) {
+    ResponseFraming framing;
+    framing.head_request = req.method == Method::kHead;
+    framing.close = close;
+    framing.keep_alive_http10 = http10 && !close;
+    Result<std::string> bytes = SerializeResponse(response, framing);
+    if (!bytes.ok()) {
+      // Fail closed: a handler produced a header that could split the response.
+      log::RateLimited("http_invalid_response", log::Level::kError, "http_invalid_response",
+                       {log::Field("request_id", req.request_id),
+                        log::Field("detail", bytes.error().detail())});
+      response = MakeStatusProblem(500, req.request_id);
+      impl_.pipeline.Finish(req, response);
+      framing.close = true;
+      framing.keep_alive_http10 = false;
+      bytes = SerializeResponse(response, framing);
+      if (!bytes.ok()) co_return false;
+    }
+
+    // A stalled reader gets the same patience as a stalled writer of requests.
+    Arm(impl_.options.read_timeout);
+    auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(*bytes), kUseTuple);
+    Disarm();
+
+    if (impl_.options.access_log) {
+      AccessRecord record;
+      record.request_id = req.request_id;
+      record.method = req.method_text;
+      record.path = std::string(req.RawPath());
+      record.status = response.status;
+      record.bytes_sent = written;
+      record.duration =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - req.received_at);
+      record.client_ip = client_ip_;
+      if (auto ua = req.FindHeader("User-Agent")) record.user_agent = std::string(*ua);
+      impl_.options.access_log(record);
+    }
+    co_return !ec && !aborted_;
+  }
+
+  // Ends the connection politely within kCloseGrace: TLS close_notify, then FIN, then read
+  // and discard what the client still sends, so that closing with unread input does not
+  // turn into an RST that destroys our last answer in the client's receive buffer.
+  asio::awaitable<void> CloseGracefully() {
+    Arm(kCloseGrace);
+    if constexpr (kSecure) {
+      co_await stream_.async_shutdown(kUseTuple);
+    }
+    error_code ec;
+    Socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::size_t discarded = 0;
+    while (!ec && !timed_out_ && !aborted_ && discarded < kLingerMaxBytes) {
+      char scratch[2048];
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await Socket().async_read_some(asio::buffer(scratch), kUseTuple);
+      discarded += n;
+    }
+    Disarm();
+  }
+
+  Server::Impl& impl_;
+  Loop& loop_;
+  Stream stream_;
+  asio::steady_timer deadline_;
+  asio::steady_timer wake_;  // Cancelled to resume the coroutine when a worker answers.
+  std::string client_ip_;
+  Mode mode_;
+  std::uint64_t generation_ = 0;
+  bool timed_out_ = false;
+  bool aborted_ = false;
+};
+
+using PlainConnection = Connection<tcp::socket>;
+using TlsConnection = Connection<asio::ssl::stream<tcp::socket>>;
+
+template <typename Conn>
+void Spawn(Loop& loop, std::shared_ptr<Conn> conn) {
+  asio::co_spawn(loop.ctx, Conn::Run(std::move(conn)), asio::detached);
+}
+
+asio::awaitable<void> AcceptLoop(Server::Impl& impl, Loop& loop, bool redirect) {
+  tcp::acceptor& acceptor = redirect ? loop.redirect_acceptor : loop.acceptor;
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open() || loop.draining) {
+        co_return;
+      }
+      // Out of descriptors or memory: pause instead of spinning on a failing accept.
+      asio::steady_timer pause(loop.ctx, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kUseTuple);
+      continue;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::string client_ip = PeerAddress(socket);
+
+    if (redirect) {
+      Spawn(loop, std::make_shared<PlainConnection>(impl, loop, std::move(socket),
+                                                    std::move(client_ip),
+                                                    Mode::kRedirect));
+      continue;
+    }
+
+    auto mode = Mode::kServe;
+    if (impl.active.fetch_add(1, std::memory_order_relaxed) >= impl.options.max_connections) {
+      impl.active.fetch_sub(1, std::memory_order_relaxed);
+      const std::size_t reject_slots =
+          std::max(kMinRejectSlots, impl.options.max_connections / 10);
+      if (impl.rejecting.fetch_add(1, std::memory_order_relaxed) >= reject_slots) {
+        impl.rejecting.fetch_sub(1, std::memory_order_relaxed);
+        impl.rejected.fetch_add(1, std::memory_order_relaxed);
+        continue;  // The socket closes here: no answer, but no unbounded work either.
+      }
+      impl.rejected.fetch_add(1, std::memory_order_relaxed);
+      mode = Mode::kRejectOverloaded;
+    } else {
+      impl.accepted.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    if (!impl.options.tls) {
+      Spawn(loop, std::make_shared<PlainConnection>(impl, loop, std::move(socket),
+                                                    std::move(client_ip), mode));
+      continue;
+    }
+    // The context current at accept time; a later reload does not affect this connection.
+    const TlsContext tls = impl.CurrentTls();
+    SSL* ssl = SSL_new(tls.get());
+    if (ssl == nullptr) {
+      (mode == Mode::kServe ? impl.active : impl.rejecting)
+          .fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
+    asio::ssl::stream<tcp::socket> stream(std::move(socket), ssl);
+    Spawn(loop, std::make_shared<TlsConnection>(impl, loop, std::move(stream),
+                                                std::move(client_ip),
+                                                mode));
+  }
+}
+
+asio::awaitable<void> SignalLoop(Server::Impl& impl, Loop& loop) {
+  for (;;) {
+    auto [ec, signal] = co_await loop.signals->async_wait(kUseTuple);
+    if (ec) co_return;
+    if (signal == SIGHUP) {
+      // Reading two small PEM files briefly occupies this loop; reloads are rare.
+      Status status = impl.Reload();
+      if (status.ok()) {
+        log::Event(log::Level::kInfo, "tls_certificates_reloaded");
+      } else {
+        log::Event(log::Level::kError, "tls_certificates_reload_failed",
+                   {log::Field("message", status.error().message()),
+                    log::Field("detail", status.error().detail())});
+      }
+      continue;
+    }
+    log::Event(log::Level::kInfo, "http_server_draining", {log::Field("signal", signal)});
+    impl.RequestDrain(impl.options.drain_timeout);
+    co_return;
+  }
+}
+
+void RunLoop(Loop& loop) {
+  current_loop = &loop;
+  for (;;) {
+    try {
+      loop.ctx.run();
+      return;
+    } catch (const std::exception& e) {
+      // Connection coroutines catch their own exceptions; this is a last line of defence
+      // so one escaped exception does not take the loop down.
+      log::RateLimited("http_loop_exception", log::Level::kError, "http_loop_exception",
+                       {log::Field("type", typeid(e).name())});
+    }
+  }
+}
+
+error_code OpenAcceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
+  error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  // Every loop binds its own acceptor to the port and the kernel balances between them.
+  // Only sockets of the same user may share a port this way.
+  if (!ec) acceptor.set_option(SoReusePort(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  return ec;
+}
+
+// SO_REUSEPORT would let a second instance share a port that is already in use without an
+// error. A plain bind first makes "port in use" an error at start, as operators expect.
+error_code ProbePortFree(asio::io_context& ctx, const tcp::endpoint& endpoint) {
+  error_code ec;
+  if (endpoint.port() == 0) return ec;
+  tcp::acceptor probe(ctx);
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  return ec;
+}
+
+// Binds one acceptor per loop on `endpoint`; returns the bound port.
+Result<std::uint16_t> BindAll(std::vector<std::unique_ptr<Loop>>& loops, tcp::endpoint endpoint,
+                              bool redirect) {
+  auto fail = [&endpoint](const error_code& ec) -> Error {
+    return Unavailable("cannot listen on " + endpoint.address().to_string() + ":" +
+                           std::to_string(endpoint.port()),
+                       ec.message());
+  };
+  if (error_code ec = ProbePortFree(loops.front()->ctx, endpoint)) return fail(ec);
+  for (auto& loop : loops) {
+    tcp::acceptor& acceptor = redirect ? loop->redirect_acceptor : loop->acceptor;
+    if (error_code ec = OpenAcceptor(acceptor, endpoint)) return fail(ec);
+    // Port 0: the first bind picks the port, the other loops join it.
+    error_code ec;
+    endpoint.port(acceptor.local_endpoint(ec).port());
+    if (ec) return fail(ec);
+  }
+  return endpoint.port();
+}
+
+}  // namespace
+
+void Server::Impl::BeginDrain(Loop& loop, std::chrono::milliseconds deadline) {
+  if (loop.draining) return;
+  loop.draining = true;
+  error_code ignored;
+  loop.acceptor.close(ignored);
+  loop.redirect_acceptor.close(ignored);
+  if (loop.signals) loop.signals->cancel(ignored);
+
+  // Idle keep-alive connections end now; requests in flight get until the deadline.
+  for (ConnectionBase* conn : loop.connections) {
+    if (conn->idle()) conn->CancelIdleWait();
+  }
+  if (loop.connections.empty()) return;
+  loop.drain_timer.expires_after(deadline);
+  loop.drain_timer.async_wait([&loop](const error_code& ec) {
+    if (ec) return;
+    for (ConnectionBase* conn : loop.connections) conn->ForceClose();
+  });
+}
+
+void Server::Impl::RequestDrain(std::chrono::milliseconds deadline) {
+  if (drain_requested.exchange(true)) return;
+  for (auto& loop : loops) {
+    Loop* target = loop.get();
+    asio::post(target->ctx, [this, target, deadline] { BeginDrain(*target, deadline); });
+  }
+}
+
+Status Server::Impl::Reload() {
+  Result<TlsContext> fresh = LoadServerTlsContext(options.cert_file, options.key_file);
+  if (!fresh.ok()) return std::move(fresh).error();
+  std::lock_guard<std::mutex> lock(tls_mu);
+  tls = std::move(fresh).value();
+  return Ok();
+}
+
+Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Pipeline& pipeline) {
+  if (options.io_threads == 0) options.io_threads = 1;
+  if (options.max_header_bytes == 0 || options.max_connections == 0) {
+    return InvalidArgument("max_header_bytes and max_connections must be positive");
+  }
+  using std::chrono::milliseconds;
+  if (options.read_timeout <= milliseconds::zero() ||
+      options.idle_timeout <= milliseconds::zero() ||
+      options.tls_handshake_timeout <= milliseconds::zero() ||
+      options.drain_timeout < milliseconds::zero()) {
+    return InvalidArgument("server timeouts must be positive");
+  }
+  // The public host is written into Location headers verbatim: hold it to the same rules
+  // as a Host header, so a configuration typo cannot inject a header.
+  if (!options.public_host.empty() && !HostFromHostHeader(options.public_host)) {
+    return InvalidArgument("public_host '" + options.public_host + "' is not a host[:port]");
+  }
+
+  error_code ec;
+  const asio::ip::address address = asio::ip::make_address(options.listen_address, ec);
+  if (ec) {
+    return InvalidArgument("listen address '" + options.listen_address +
+                           "' is not an IP address");
+  }
+
+  auto impl = std::make_unique<Impl>(std::move(options), pipeline);
+  impl->endpoint = tcp::endpoint(address, impl->options.port);
+  impl->location_host =
+      address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+
+  if (impl->options.tls) {
+    if (impl->options.cert_file.empty() || impl->options.key_file.empty()) {
+      return InvalidArgument("TLS needs a certificate file and a key file");
+    }
+    Result<TlsContext> tls =
+        LoadServerTlsContext(impl->options.cert_file, impl->options.key_file);
+    if (!tls.ok()) return std::move(tls).error();
+    impl->tls = std::move(tls).value();
+  }
+
+  for (std::size_t i = 0; i < impl->options.io_threads; ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->gate->ctx = &loop->ctx;
+    impl->loops.push_back(std::move(loop));
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  if (impl_->started) {
+    impl_->RequestDrain(std::chrono::milliseconds(0));
+    Wait();
+  }
+  // Workers that finish later must not post into a destroyed io_context.
+  for (auto& loop : impl_->loops) {
+    std::lock_guard<std::mutex> lock(loop->gate->mu);
+    loop->gate->ctx = nullptr;
+  }
+  impl_->loops.clear();
+}
+
+Status Server::Start() {
+  if (impl_->started.exchange(true)) {
+    return Error(ErrorCode::kFailedPrecondition, "server already started");
+  }
+  auto undo = [this](Error error) -> Status {
+    error_code ignored;
+    for (auto& loop : impl_->loops) {
+      loop->acceptor.close(ignored);
+      loop->redirect_acceptor.close(ignored);
+    }
+    impl_->started = false;
+    return error;
+  };
+
+  Result<std::uint16_t> port = BindAll(impl_->loops, impl_->endpoint, /*redirect=*/false);
+  if (!port.ok()) return undo(std::move(port).error());
+  impl_->bound_port = *port;
+  if (impl_->options.redirect_port) {
+    tcp::endpoint redirect_endpoint(impl_->endpoint.address(), *impl_->options.redirect_port);
+    Result<std::uint16_t> redirect = BindAll(impl_->loops, redirect_endpoint, true);
+    if (!redirect.ok()) return undo(std::move(redirect).error());
+    impl_->bound_redirect_port = *redirect;
+  }
+
+  Impl& impl = *impl_;
+  for (auto& loop : impl_->loops) {
+    asio::co_spawn(loop->ctx, AcceptLoop(impl, *loop, false), asio::detached);
+    if (impl_->options.redirect_port) {
+      asio::co_spawn(loop->ctx, AcceptLoop(impl, *loop, true), asio::detached);
+    }
+  }
+  if (impl_->options.handle_signals) {
+    Loop& first = *impl_->loops.front();
+    first.signals.emplace(first.ctx, SIGINT, SIGTERM, SIGHUP);
+    asio::co_spawn(first.ctx, SignalLoop(impl, first), asio::detached);
+  }
+  for (auto& loop : impl_->loops) {
+    Loop* target = loop.get();
+    target->thread = std::thread([target] { RunLoop(*target); });
+  }
+  return Ok();
+}
+
+std::uint16_t Server::port() const { return impl_->bound_port.load(); }
+std::uint16_t Server::redirect_port() const { return impl_->bound_redirect_port.load(); }
+
+Status Server::ReloadCertificates() {
+  if (!impl_->options.tls) {
+    return Error(ErrorCode::kFailedPrecondition, "TLS is not enabled on this server");
+  }
+  return impl_->Reload();
+}
+
+void Server::Drain() { impl_->RequestDrain(impl_->options.drain_timeout); }
+
+void Server::Wait() {
+  std::lock_guard<std::mutex> lock(impl_->wait_mu);
+  for (auto& loop : impl_->loops) {
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+}
+
+ServerCounters Server::counters() const {
+  ServerCounters c;
+  c.active_connections = impl_->active.load(std::memory_order_relaxed);
+  c.accepted_connections = impl_->accepted.load(std::memory_order_relaxed);
+  c.rejected_connections = impl_->rejected.load(std::memory_order_relaxed);
+  c.requests = impl_->requests.load(std::memory_order_relaxed);
+  c.bad_requests = impl_->bad_requests.load(std::memory_order_relaxed);
+  c.request_timeouts = impl_->timeouts.load(std::memory_order_relaxed);
+  c.tls_handshake_failures = impl_->tls_failures.load(std::memory_order_relaxed);
+  c.redirects = impl_->redirects.load(std::memory_order_relaxed);
+  c.connection_exceptions = impl_->exceptions.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace gatehouse::http

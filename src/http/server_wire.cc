@@ -1,0 +1,289 @@
+#include "http/server_wire.h"
+
+#include <strings.h>
+
+#include <array>
+#include <charconv>
+#include <ctime>
+
+#include "http/security_headers.h"
+
+namespace gatehouse::http {
+namespace {
+
+bool IsTokenChar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Framing headers belong to the server: a handler-supplied Content-Length or
+// Transfer-Encoding next to ours would let a downstream parser disagree about where the
+// response ends.
+bool IsFramingHeader(std::string_view name) {
+  return IEquals(name, "Content-Length") || IEquals(name, "Transfer-Encoding") ||
+         IEquals(name, "Connection");
+}
+
+// "Date: <IMF-fixdate>\r\n" (RFC 9110 §5.6.7), rebuilt at most once a second per thread.
+std::string_view DateLine() {
+  static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
+                                                       "Thu", "Fri", "Sat"};
+  static constexpr std::array<const char*, 12> kMonths = {
+      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local std::time_t cached_second = -1;
+  thread_local std::array<char, 48> line{};
+  thread_local std::size_t line_size = 0;
+
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    const int n = std::snprintf(line.data(), line.size(),
+                                "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                                kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12],
+                                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    line_size = n > 0 ? static_cast<std::size_t>(n) : 0;
+    cached_second = now;
+  }
+  return {line.data(), line_size};
+}
+
+void AppendNumber(std::string& out, std::uint64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out.append(buf, end);
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool IsDnsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.';
+}
+
+bool IsIpv6LiteralChar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+         c == ':' || c == '.';
+}
+
+bool IsPort(std::string_view s) {
+  if (s.empty() || s.size() > 5) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsValidHeaderName(std::string_view name) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+bool IsValidHeaderValue(std::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+Result<std::string> SerializeResponse(const Response& response, const ResponseFraming& framing) {
+  if (response.status < 200 || response.status > 599) {
+    return Internal("response status out of range: " + std::to_string(response.status));
+  }
+  if (!IsValidHeaderValue(response.content_type)) {
+    return Internal("response content type holds a control character");
+  }
+  for (const Header& h : response.headers) {
+    if (!IsValidHeaderName(h.name) || !IsValidHeaderValue(h.value)) {
+      // The name is safe to log only once it is known to be a token.
+      return Internal(IsValidHeaderName(h.name) ? "response header '" + h.name + "' is invalid"
+                                                : std::string("response header name invalid"));
+    }
+  }
+
+  // RFC 9110 §6.4.1: 204 and 304 never carry content; §8.6: no Content-Length on a 204.
+  const bool no_content = response.status == 204 || response.status == 304;
+  const bool send_body = !no_content && !framing.head_request;
+  const std::string_view security = SecurityHeaderBlock();
+
+  std::string out;
+  std::size_t extra = 0;
+  for (const Header& h : response.headers) extra += h.name.size() + h.value.size() + 4;
+  out.reserve(160 + security.size() + response.content_type.size() + extra +
+              (send_body ? response.body.size() : 0));
+
+  out.append("HTTP/1.1 ");
+  AppendNumber(out, static_cast<std::uint64_t>(response.status));
+  out.push_back(' ');
+  out.append(ReasonPhrase(response.status));
+  out.append("\r\n");
+  out.append(DateLine());
+  out.append(security);
+  if (!response.content_type.empty()) {
+    out.append("Content-Type: ");
+    out.append(response.content_type);
+    out.append("\r\n");
+  }
+  if (!no_content) {
+    out.append("Content-Length: ");
+    AppendNumber(out, response.body.size());
+    out.append("\r\n");
+  }
+  if (framing.close) {
+    out.append("Connection: close\r\n");
+  } else if (framing.keep_alive_http10) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  for (const Header& h : response.headers) {
+    if (IsFramingHeader(h.name)) continue;
+    out.append(h.name);
+    out.append(": ");
+    out.append(h.value);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+  if (send_body) out.append(response.body);
+  return out;
+}
+
+std::optional<OriginTarget> ParseOriginTarget(std::string_view target) {
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  // A fragment is never sent by a conforming client (RFC 9110 §4.2.5).
+  if (target.find('#') != std::string_view::npos) return std::nullopt;
+  for (unsigned char c : target) {
+    if (c <= 0x20 || c >= 0x7f) return std::nullopt;
+  }
+
+  const std::size_t q = target.find('?');
+  const std::string_view raw_path = target.substr(0, q);
+  OriginTarget out;
+  if (q != std::string_view::npos) out.query.assign(target.substr(q + 1));
+
+  out.path.reserve(raw_path.size());
+  for (std::size_t i = 0; i < raw_path.size(); ++i) {
+    char c = raw_path[i];
+    if (c == '%') {
+      if (i + 2 >= raw_path.size()) return std::nullopt;
+      const int hi = HexValue(raw_path[i + 1]);
+      const int lo = HexValue(raw_path[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return std::nullopt;
+    out.path.push_back(c);
+  }
+  return out;
+}
+
+std::optional<std::string_view> HostFromHostHeader(std::string_view value) {
+  std::string_view host = value;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    // IP-literal (RFC 3986 §3.2.2): "[v6]" with an optional ":port".
+    const std::size_t close = host.find(']');
+    if (close == std::string_view::npos || close < 3) return std::nullopt;
+    for (char c : host.substr(1, close - 1)) {
+      if (!IsIpv6LiteralChar(c)) return std::nullopt;
+    }
+    const std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':' || !IsPort(rest.substr(1))) return std::nullopt;
+    }
+    return host.substr(0, close + 1);
+  }
+
+  const std::size_t colon = host.find(':');
+  if (colon != std::string_view::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+    if (!IsPort(port)) return std::nullopt;
+  }
+  // RFC 1035 limits a name to 253 characters; a leading dot or hyphen is never a host.
+  if (host.empty() || host.size() > 253 || host.front() == '.' || host.front() == '-') {
+    return std::nullopt;
+  }
+  for (char c : host) {
+    if (!IsDnsNameChar(c)) return std::nullopt;
+  }
+  return host;
+}
+
+std::string HttpsRedirectLocation(std::string_view public_host, std::string_view host,
+                                  std::uint16_t tls_port, std::string_view target) {
+  std::string out = "https://";
+  if (!public_host.empty()) {
+    out.append(public_host);
+  } else {
+    out.append(host);
+    if (tls_port != 443) {
+      out.push_back(':');
+      AppendNumber(out, tls_port);
+    }
+  }
+  out.append(target);
+  return out;
+}
+
+}  // namespace gatehouse::http
