@@ -62,10 +62,10 @@ class WorkerPool {
   void RunOne(std::function<void()>& task);
 
   mutable std::mutex mu_;
-  std::condition_variable ready_;                // Signalled when a task is queued or on stop.
-  std::vector<std::function<void()>> slots_;     // Ring buffer; fixed size.
-  std::size_t head_ = 0;                         // Next slot to pop.
-  std::size_t size_ = 0;                         // Occupied slots.
+  std::condition_variable ready_;             // Signalled when a task is queued or on stop.
+  std::vector<std::function<void()>> slots_;  // Ring buffer; fixed size.
+  std::size_t head_ = 0;                      // Next slot to pop.
+  std::size_t size_ = 0;                      // Occupied slots.
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> submitted_{0};
@@ -73,7 +73,7 @@ class WorkerPool {
   std::atomic<std::uint64_t> completed_{0};
   std::atomic<std::uint64_t> failed_{0};
 
-  std::mutex shutdown_mu_;                       // Serialises Shutdown's join.
+  std::mutex shutdown_mu_;  // Serialises Shutdown's join.
   std::size_t thread_count_;
   std::vector<std::thread> workers_;
 };

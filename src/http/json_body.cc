@@ -20,13 +20,6 @@ namespace json = boost::json;
 constexpr std::size_t kMaxEchoedNames = 5;
 constexpr std::size_t kMaxEchoedNameBytes = 32;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 std::string_view TrimOws(std::string_view s) {
   const auto is_ows = [](char c) { return c == ' ' || c == '\t'; };
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
@@ -177,12 +170,11 @@ Result<json::value> ParseStrictUnguarded(std::string_view body, std::size_t max_
   if (!ec && used < body.size()) ec = json::error::extra_data;
 
   if (const auto& dup = parser.handler().duplicate()) {
-    return InvalidArgument("The request body repeats the key \"" + EscapeForMessage(*dup) +
-                           "\".");
+    return InvalidArgument("The request body repeats the key \"" + EscapeForMessage(*dup) + "\".");
   }
   if (ec == json::error::too_deep) {
-    return InvalidArgument("The request body is nested deeper than " +
-                           std::to_string(max_depth) + " levels.");
+    return InvalidArgument("The request body is nested deeper than " + std::to_string(max_depth) +
+                           " levels.");
   }
   if (ec) {
     return InvalidArgument("The request body is not valid JSON.",
@@ -202,24 +194,36 @@ Result<json::value> ParseStrict(std::string_view body, std::size_t max_depth) {
 
 std::string_view TypeName(JsonType type) {
   switch (type) {
-    case JsonType::kString: return "a string";
-    case JsonType::kInteger: return "an integer";
-    case JsonType::kNumber: return "a number";
-    case JsonType::kBool: return "a boolean";
-    case JsonType::kObject: return "an object";
-    case JsonType::kArray: return "an array";
+    case JsonType::kString:
+      return "a string";
+    case JsonType::kInteger:
+      return "an integer";
+    case JsonType::kNumber:
+      return "a number";
+    case JsonType::kBool:
+      return "a boolean";
+    case JsonType::kObject:
+      return "an object";
+    case JsonType::kArray:
+      return "an array";
   }
   return "a value";
 }
 
 bool HasType(const json::value& v, JsonType type) {
   switch (type) {
-    case JsonType::kString: return v.is_string();
-    case JsonType::kInteger: return v.is_int64() || (v.is_uint64() && v.as_uint64() <= INT64_MAX);
-    case JsonType::kNumber: return v.is_number();
-    case JsonType::kBool: return v.is_bool();
-    case JsonType::kObject: return v.is_object();
-    case JsonType::kArray: return v.is_array();
+    case JsonType::kString:
+      return v.is_string();
+    case JsonType::kInteger:
+      return v.is_int64() || (v.is_uint64() && v.as_uint64() <= INT64_MAX);
+    case JsonType::kNumber:
+      return v.is_number();
+    case JsonType::kBool:
+      return v.is_bool();
+    case JsonType::kObject:
+      return v.is_object();
+    case JsonType::kArray:
+      return v.is_array();
   }
   return false;
 }
@@ -252,8 +256,7 @@ Result<json::object> ParseJsonObject(const Request& request, const JsonLimits& l
 
   if (request.body.size() > limits.max_body_bytes) {
     return Error(ErrorCode::kPayloadTooLarge,
-                 "The request body exceeds " + std::to_string(limits.max_body_bytes) +
-                     " bytes.");
+                 "The request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes.");
   }
   if (request.body.empty()) return InvalidArgument("The request body is empty.");
 
@@ -298,8 +301,9 @@ Status JsonFields::Check(const json::object& object) const {
   if (unknown_count > kMaxEchoedNames) {
     unknown += " and " + std::to_string(unknown_count - kMaxEchoedNames) + " more";
   }
-  if (unknown_count > 0) return InvalidArgument("Unknown field(s) in the request: " + unknown +
-                                                ".");
+  if (unknown_count > 0) {
+    return InvalidArgument("Unknown field(s) in the request: " + unknown + ".");
+  }
 
   for (const Field& f : fields_) {
     const json::value* v = object.if_contains(f.name);

@@ -18,6 +18,10 @@ enum class Method : std::uint8_t { kGet, kHead, kPost, kPut, kPatch, kDelete, kO
 
 std::string_view MethodName(Method method);
 
+// ASCII case-insensitive equality, for header names and media types (RFC 9110 sections 5.1
+// and 8.3.1).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 struct Header {
   std::string name;  // As received; compare case-insensitively.
   std::string value;
@@ -50,6 +54,9 @@ struct Response {
   std::vector<Header> headers;  // Extra headers; the pipeline adds the security set.
   std::string body;
   bool close_connection = false;  // Ask the server to close after writing.
+
+  // First extra header with this name (case-insensitive), if any.
+  std::optional<std::string_view> FindHeader(std::string_view name) const;
 
   static Response Json(int status, std::string body);
   static Response Text(int status, std::string body);

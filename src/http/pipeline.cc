@@ -14,18 +14,6 @@ namespace {
 
 constexpr std::string_view kRequestIdHeader = "X-Request-Id";
 
-bool HasHeader(const Response& response, std::string_view name) {
-  for (const Header& h : response.headers) {
-    if (h.name.size() != name.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < name.size() && same; ++i) {
-      same = (h.name[i] | 0x20) == (name[i] | 0x20);
-    }
-    if (same) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Pipeline::Pipeline(const Router& router, WorkerPool& pool, PipelineOptions options)
@@ -91,8 +79,7 @@ void Pipeline::Dispatch(Request& req, Done done) const {
   job->done(std::move(busy));
 }
 
-Response Pipeline::RunHandler(const Route& route, Request& req,
-                              const RouteParams& params) const {
+Response Pipeline::RunHandler(const Route& route, Request& req, const RouteParams& params) const {
   // The one catch boundary for handlers: an exception becomes a 500 problem here and never
   // reaches the server's I/O loop or the worker thread.
   std::string type;
@@ -116,7 +103,7 @@ Response Pipeline::RunHandler(const Route& route, Request& req,
 }
 
 void Pipeline::Finish(const Request& req, Response& response) const {
-  if (!req.request_id.empty() && !HasHeader(response, kRequestIdHeader)) {
+  if (!req.request_id.empty() && !response.FindHeader(kRequestIdHeader)) {
     response.AddHeader(std::string(kRequestIdHeader), req.request_id);
   }
   // With nosniff on every response, a declared opaque type is never rendered as a page.

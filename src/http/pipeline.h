@@ -38,8 +38,8 @@ class Pipeline {
   using Done = std::function<void(Response)>;
 
   struct Counters {
-    std::uint64_t offload_rejected = 0;     // 503s because the worker queue was full.
-    std::uint64_t handler_exceptions = 0;   // 500s because a handler threw.
+    std::uint64_t offload_rejected = 0;    // 503s because the worker queue was full.
+    std::uint64_t handler_exceptions = 0;  // 500s because a handler threw.
   };
 
   Pipeline(const Router& router, WorkerPool& pool, PipelineOptions options);

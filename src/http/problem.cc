@@ -51,39 +51,66 @@ constexpr std::array<ProblemType, kProblemCount> kProblems = {{
 
 ProblemIndex IndexForCode(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return kInvalidRequest;
-    case ErrorCode::kNotFound: return kNotFoundProblem;
-    case ErrorCode::kAlreadyExists: return kAlreadyExistsProblem;
-    case ErrorCode::kUnauthenticated: return kUnauthenticatedProblem;
-    case ErrorCode::kPermissionDenied: return kForbidden;
-    case ErrorCode::kFailedPrecondition: return kConflict;
-    case ErrorCode::kResourceExhausted: return kTooManyRequests;
-    case ErrorCode::kPayloadTooLarge: return kPayloadTooLargeProblem;
-    case ErrorCode::kUnsupportedMedia: return kUnsupportedMediaType;
-    case ErrorCode::kDeadlineExceeded: return kRequestTimeout;
-    case ErrorCode::kUnavailable: return kServiceUnavailable;
-    case ErrorCode::kDataLoss: return kInternalError;
-    case ErrorCode::kInternal: return kInternalError;
+    case ErrorCode::kInvalidArgument:
+      return kInvalidRequest;
+    case ErrorCode::kNotFound:
+      return kNotFoundProblem;
+    case ErrorCode::kAlreadyExists:
+      return kAlreadyExistsProblem;
+    case ErrorCode::kUnauthenticated:
+      return kUnauthenticatedProblem;
+    case ErrorCode::kPermissionDenied:
+      return kForbidden;
+    case ErrorCode::kFailedPrecondition:
+      return kConflict;
+    case ErrorCode::kResourceExhausted:
+      return kTooManyRequests;
+    case ErrorCode::kPayloadTooLarge:
+      return kPayloadTooLargeProblem;
+    case ErrorCode::kUnsupportedMedia:
+      return kUnsupportedMediaType;
+    case ErrorCode::kDeadlineExceeded:
+      return kRequestTimeout;
+    case ErrorCode::kUnavailable:
+      return kServiceUnavailable;
+    case ErrorCode::kDataLoss:
+      return kInternalError;
+    case ErrorCode::kInternal:
+      return kInternalError;
   }
   return kInternalError;
 }
 
 ProblemIndex IndexForStatus(int status) {
   switch (status) {
-    case 400: return kMalformedRequest;
-    case 401: return kUnauthenticatedProblem;
-    case 403: return kForbidden;
-    case 404: return kNotFoundProblem;
-    case 405: return kMethodNotAllowed;
-    case 408: return kRequestTimeout;
-    case 409: return kConflict;
-    case 413: return kPayloadTooLargeProblem;
-    case 414: return kUriTooLong;
-    case 415: return kUnsupportedMediaType;
-    case 429: return kTooManyRequests;
-    case 431: return kHeaderFieldsTooLarge;
-    case 503: return kServiceUnavailable;
-    default: return kInternalError;
+    case 400:
+      return kMalformedRequest;
+    case 401:
+      return kUnauthenticatedProblem;
+    case 403:
+      return kForbidden;
+    case 404:
+      return kNotFoundProblem;
+    case 405:
+      return kMethodNotAllowed;
+    case 408:
+      return kRequestTimeout;
+    case 409:
+      return kConflict;
+    case 413:
+      return kPayloadTooLargeProblem;
+    case 414:
+      return kUriTooLong;
+    case 415:
+      return kUnsupportedMediaType;
+    case 429:
+      return kTooManyRequests;
+    case 431:
+      return kHeaderFieldsTooLarge;
+    case 503:
+      return kServiceUnavailable;
+    default:
+      return kInternalError;
   }
 }
 
@@ -126,7 +153,11 @@ Response MakeProblem(const Error& error, std::string_view request_id, bool verbo
 Response MakeStatusProblem(int status, std::string_view request_id) {
   Response response = Render(kProblems[IndexForStatus(status)], "", "", request_id);
   switch (response.status) {
-    case 400: case 408: case 413: case 414: case 431:
+    case 400:
+    case 408:
+    case 413:
+    case 414:
+    case 431:
       response.close_connection = true;
       break;
     default:

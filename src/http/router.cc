@@ -10,17 +10,11 @@ namespace {
 
 constexpr std::size_t kMethodSlots = static_cast<std::size_t>(Method::kOther);
 
+// RFC 3986 section 3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
 bool IsUnreservedOrSubDelim(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '-': case '.': case '_': case '~':                        // unreserved
-    case '!': case '$': case '&': case '\'': case '(': case ')':   // sub-delims
-    case '*': case '+': case ',': case ';': case '=':
-    case ':': case '@':                                            // the rest of pchar
-      return true;
-    default:
-      return false;
-  }
+  static constexpr std::string_view kOthers = "-._~!$&'()*+,;=:@";
+  return c != '\0' && kOthers.find(c) != std::string_view::npos;
 }
 
 int HexValue(char c) {
@@ -39,9 +33,8 @@ bool ForEachSegment(std::string_view path, Fn fn) {
   std::size_t start = 1;
   for (;;) {
     const std::size_t slash = path.find('/', start);
-    const std::string_view segment =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos
-                                                           : slash - start);
+    const std::string_view segment = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (!fn(segment)) return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
@@ -161,8 +154,9 @@ Status Router::status() const {
 void Router::Add(Method method, std::string pattern, Handler handler, RouteOptions options) {
   if (method == Method::kOther) return Fail("cannot route Method::kOther: " + pattern);
   if (!handler) return Fail("empty handler for " + pattern);
-  if (pattern.empty() || pattern.front() != '/') return Fail("pattern must start with '/': " +
-                                                             pattern);
+  if (pattern.empty() || pattern.front() != '/') {
+    return Fail("pattern must start with '/': " + pattern);
+  }
 
   // Split the pattern; literal segments use only unencoded pchar so that they compare
   // directly with decoded request segments.
@@ -187,8 +181,8 @@ void Router::Add(Method method, std::string pattern, Handler handler, RouteOptio
     return pattern_ok;
   });
   if (!pattern_ok) return Fail("malformed pattern: " + pattern);
-  const auto params = std::count_if(segments.begin(), segments.end(),
-                                    [](const Segment& g) { return g.is_param; });
+  const auto params =
+      std::count_if(segments.begin(), segments.end(), [](const Segment& g) { return g.is_param; });
   if (static_cast<std::size_t>(params) > RouteParams::kMaxParams) {
     return Fail("too many parameters: " + pattern);
   }

@@ -141,8 +141,7 @@ class Router {
   void Fail(std::string detail);
   PathEntry& FindOrAddParametric(std::string shape, std::vector<Segment> segments);
   RouteMatch Resolve(const PathEntry& entry, Method method, RouteParams params) const;
-  static std::optional<RouteParams> MatchSegments(const PathEntry& entry,
-                                                  std::string_view path);
+  static std::optional<RouteParams> MatchSegments(const PathEntry& entry, std::string_view path);
 
   // Keyed by the literal path. Entries never move once added (node-based map).
   std::unordered_map<std::string, PathEntry, StringHash, std::equal_to<>> literal_;

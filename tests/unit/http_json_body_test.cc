@@ -35,8 +35,8 @@ TEST(JsonBody, ChecksInOrder) {
   const std::vector<BodyCase> cases = {
       {"ok", JsonRequest(R"({"a":1,"b":"x"})"), std::nullopt, ""},
       {"ok with charset", JsonRequest("{}", "application/json; charset=utf-8"), std::nullopt, ""},
-      {"ok quoted charset", JsonRequest("{}", "Application/JSON;charset=\"UTF-8\""),
-       std::nullopt, ""},
+      {"ok quoted charset", JsonRequest("{}", "Application/JSON;charset=\"UTF-8\""), std::nullopt,
+       ""},
       {"ok other param", JsonRequest("{}", "application/json; foo=bar"), std::nullopt, ""},
       {"ok 32 deep", JsonRequest("{\"a\":" + std::string(31, '[') + std::string(31, ']') + "}"),
        std::nullopt, ""},
@@ -48,19 +48,17 @@ TEST(JsonBody, ChecksInOrder) {
        ErrorCode::kUnsupportedMedia, ""},
       {"latin1", JsonRequest("{}", "application/json; charset=iso-8859-1"),
        ErrorCode::kUnsupportedMedia, ""},
-      {"bad param", JsonRequest("{}", "application/json; charset"),
-       ErrorCode::kUnsupportedMedia, ""},
+      {"bad param", JsonRequest("{}", "application/json; charset"), ErrorCode::kUnsupportedMedia,
+       ""},
       {"type before size", JsonRequest(std::string(70000, ' '), "text/html"),
        ErrorCode::kUnsupportedMedia, ""},
       {"oversize", JsonRequest("{\"a\":\"" + std::string(70000, 'x') + "\"}"),
        ErrorCode::kPayloadTooLarge, "65536"},
       {"empty", JsonRequest(""), ErrorCode::kInvalidArgument, "empty"},
-      {"invalid utf-8 in string", JsonRequest("{\"a\":\"\xC3\x28\"}"),
-       ErrorCode::kInvalidArgument, "UTF-8"},
-      {"overlong utf-8", JsonRequest("{\"a\":\"\xC0\xAF\"}"), ErrorCode::kInvalidArgument,
+      {"invalid utf-8 in string", JsonRequest("{\"a\":\"\xC3\x28\"}"), ErrorCode::kInvalidArgument,
        "UTF-8"},
-      {"latin1 byte in key", JsonRequest("{\"caf\xE9\":1}"), ErrorCode::kInvalidArgument,
-       "UTF-8"},
+      {"overlong utf-8", JsonRequest("{\"a\":\"\xC0\xAF\"}"), ErrorCode::kInvalidArgument, "UTF-8"},
+      {"latin1 byte in key", JsonRequest("{\"caf\xE9\":1}"), ErrorCode::kInvalidArgument, "UTF-8"},
       {"lone surrogate escape", JsonRequest(R"({"a":"\ud800"})"), ErrorCode::kInvalidArgument,
        "not valid JSON"},
       {"10000 deep array", JsonRequest(deep), ErrorCode::kInvalidArgument, "deeper than 32"},
@@ -70,8 +68,7 @@ TEST(JsonBody, ChecksInOrder) {
        ErrorCode::kInvalidArgument, "deeper than 32"},
       {"syntax", JsonRequest("{\"a\":}"), ErrorCode::kInvalidArgument, "not valid JSON"},
       {"comment", JsonRequest("{/*x*/}"), ErrorCode::kInvalidArgument, "not valid JSON"},
-      {"trailing comma", JsonRequest("{\"a\":1,}"), ErrorCode::kInvalidArgument,
-       "not valid JSON"},
+      {"trailing comma", JsonRequest("{\"a\":1,}"), ErrorCode::kInvalidArgument, "not valid JSON"},
       {"trailing data", JsonRequest("{} {}"), ErrorCode::kInvalidArgument, "not valid JSON"},
       {"nul in text", JsonRequest("{\"a\":\"x\0y\"}"s), ErrorCode::kInvalidArgument,
        "not valid JSON"},
@@ -79,12 +76,12 @@ TEST(JsonBody, ChecksInOrder) {
       {"top-level string", JsonRequest("\"x\""), ErrorCode::kInvalidArgument, "JSON object"},
       {"duplicate key", JsonRequest(R"({"role":"user","role":"admin"})"),
        ErrorCode::kInvalidArgument, "repeats the key \"role\""},
-      {"nested duplicate", JsonRequest(R"({"a":{"x":1,"y":2,"x":3}})"),
-       ErrorCode::kInvalidArgument, "repeats the key \"x\""},
-      {"duplicate by escape", JsonRequest(R"({"ab":1,"\u0061b":2})"),
-       ErrorCode::kInvalidArgument, "repeats the key \"ab\""},
-      {"same key in sibling objects", JsonRequest(R"({"a":{"x":1},"b":{"x":2}})"),
-       std::nullopt, ""},
+      {"nested duplicate", JsonRequest(R"({"a":{"x":1,"y":2,"x":3}})"), ErrorCode::kInvalidArgument,
+       "repeats the key \"x\""},
+      {"duplicate by escape", JsonRequest(R"({"ab":1,"\u0061b":2})"), ErrorCode::kInvalidArgument,
+       "repeats the key \"ab\""},
+      {"same key in sibling objects", JsonRequest(R"({"a":{"x":1},"b":{"x":2}})"), std::nullopt,
+       ""},
   };
   for (const BodyCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -95,8 +92,7 @@ TEST(JsonBody, ChecksInOrder) {
     }
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), *c.error);
-    EXPECT_NE(r.error().message().find(c.message_part), std::string::npos)
-        << r.error().message();
+    EXPECT_NE(r.error().message().find(c.message_part), std::string::npos) << r.error().message();
   }
 }
 
@@ -162,16 +158,13 @@ TEST(JsonFields, ChecksDeclaredFields) {
       {R"({"email":1,"password":"b"})", false, "The field \"email\" must be a string."},
       {R"({"email":"a","password":"b","remember":null})", false,
        "The field \"remember\" must be a boolean."},
-      {R"({"email":"a","password":"b","ttl":1.0})", false,
-       "The field \"ttl\" must be an integer."},
+      {R"({"email":"a","password":"b","ttl":1.0})", false, "The field \"ttl\" must be an integer."},
       {R"({"email":"a","password":"b","ttl":9223372036854775808})", false,
        "The field \"ttl\" must be an integer."},
       {R"({"email":"a","password":"b","score":"1"})", false,
        "The field \"score\" must be a number."},
-      {R"({"email":"a","password":"b","meta":[]})", false,
-       "The field \"meta\" must be an object."},
-      {R"({"email":"a","password":"b","tags":{}})", false,
-       "The field \"tags\" must be an array."},
+      {R"({"email":"a","password":"b","meta":[]})", false, "The field \"meta\" must be an object."},
+      {R"({"email":"a","password":"b","tags":{}})", false, "The field \"tags\" must be an array."},
   };
   for (const FieldsCase& c : cases) {
     SCOPED_TRACE(c.body);
@@ -195,26 +188,26 @@ TEST(Utf8, ValidatesPerRfc3629) {
   const std::vector<std::pair<std::string, bool>> cases = {
       {"", true},
       {"plain ascii", true},
-      {"\xC3\xA9", true},              // U+00E9
-      {"\xE2\x82\xAC", true},          // U+20AC
-      {"\xF0\x9F\x98\x80", true},      // U+1F600
-      {"\xF4\x8F\xBF\xBF", true},      // U+10FFFF
-      {"\xED\x9F\xBF", true},          // U+D7FF
-      {"\xEE\x80\x80", true},          // U+E000
-      {"\x80", false},                 // Lone continuation.
-      {"\xC3", false},                 // Truncated.
-      {"\xE2\x82", false},             // Truncated.
-      {"\xC0\xAF", false},             // Overlong '/'.
-      {"\xC1\xBF", false},             // Overlong.
-      {"\xE0\x80\xAF", false},         // Overlong.
-      {"\xF0\x80\x80\xAF", false},     // Overlong.
-      {"\xED\xA0\x80", false},         // U+D800 surrogate.
-      {"\xED\xBF\xBF", false},         // U+DFFF surrogate.
-      {"\xF4\x90\x80\x80", false},     // U+110000.
+      {"\xC3\xA9", true},           // U+00E9
+      {"\xE2\x82\xAC", true},       // U+20AC
+      {"\xF0\x9F\x98\x80", true},   // U+1F600
+      {"\xF4\x8F\xBF\xBF", true},   // U+10FFFF
+      {"\xED\x9F\xBF", true},       // U+D7FF
+      {"\xEE\x80\x80", true},       // U+E000
+      {"\x80", false},              // Lone continuation.
+      {"\xC3", false},              // Truncated.
+      {"\xE2\x82", false},          // Truncated.
+      {"\xC0\xAF", false},          // Overlong '/'.
+      {"\xC1\xBF", false},          // Overlong.
+      {"\xE0\x80\xAF", false},      // Overlong.
+      {"\xF0\x80\x80\xAF", false},  // Overlong.
+      {"\xED\xA0\x80", false},      // U+D800 surrogate.
+      {"\xED\xBF\xBF", false},      // U+DFFF surrogate.
+      {"\xF4\x90\x80\x80", false},  // U+110000.
       {"\xF5\x80\x80\x80", false},
       {"\xFF", false},
-      {"\xC3\x28", false},             // Bad continuation.
-      {"ok\xE2\x82\xACok\xC3", false}, // Truncated at the end.
+      {"\xC3\x28", false},              // Bad continuation.
+      {"ok\xE2\x82\xACok\xC3", false},  // Truncated at the end.
   };
   for (const auto& [text, valid] : cases) {
     SCOPED_TRACE(testing::PrintToString(text));

@@ -65,8 +65,8 @@ class PipelineTest : public ::testing::Test {
   void SetUp() override {
     router_.Add(Method::kGet, "/inline/{id}", [this](Request& req, const RouteParams& p) {
       handler_thread_ = std::this_thread::get_id();
-      return Result<Response>(Response::Json(200, "{\"id\":\"" + std::string(*p.Get("id")) +
-                                                      "\"}"));
+      return Result<Response>(
+          Response::Json(200, "{\"id\":\"" + std::string(*p.Get("id")) + "\"}"));
     });
     router_.Add(
         Method::kPost, "/offload",
@@ -168,11 +168,11 @@ TEST_F(PipelineTest, FullPoolAnswers503WithRetryAfter) {
   Recorder busy_rec, queued_rec, refused_rec;
 
   pipeline.Dispatch(busy, busy_rec.Done());
-  started_.wait();                                // The only worker is held.
-  pipeline.Dispatch(queued, queued_rec.Done());   // Takes the only queue slot.
+  started_.wait();                               // The only worker is held.
+  pipeline.Dispatch(queued, queued_rec.Done());  // Takes the only queue slot.
   pipeline.Dispatch(refused, refused_rec.Done());
 
-  ASSERT_EQ(refused_rec.responses.size(), 1u);    // Answered at once.
+  ASSERT_EQ(refused_rec.responses.size(), 1u);  // Answered at once.
   const Response& r = refused_rec.responses[0];
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(HeaderValue(r, "Retry-After"), "3");

@@ -94,11 +94,11 @@ TEST(Problem, UnauthenticatedCarriesChallenge) {
 }
 
 TEST(Problem, OnlyTimeoutClosesTheConnection) {
-  EXPECT_TRUE(MakeProblem(Error(ErrorCode::kDeadlineExceeded, "Slow."), "r", false)
-                  .close_connection);
+  EXPECT_TRUE(
+      MakeProblem(Error(ErrorCode::kDeadlineExceeded, "Slow."), "r", false).close_connection);
   EXPECT_FALSE(MakeProblem(InvalidArgument("No."), "r", false).close_connection);
-  EXPECT_FALSE(MakeProblem(Error(ErrorCode::kPayloadTooLarge, "Big."), "r", false)
-                   .close_connection);
+  EXPECT_FALSE(
+      MakeProblem(Error(ErrorCode::kPayloadTooLarge, "Big."), "r", false).close_connection);
 }
 
 struct StatusCase {
@@ -110,22 +110,14 @@ struct StatusCase {
 
 TEST(Problem, TransportStatusProblems) {
   const std::vector<StatusCase> cases = {
-      {400, 400, "malformed-request", true},
-      {401, 401, "unauthenticated", false},
-      {403, 403, "forbidden", false},
-      {404, 404, "not-found", false},
-      {405, 405, "method-not-allowed", false},
-      {408, 408, "request-timeout", true},
-      {409, 409, "conflict", false},
-      {413, 413, "payload-too-large", true},
-      {414, 414, "uri-too-long", true},
-      {415, 415, "unsupported-media-type", false},
-      {429, 429, "too-many-requests", false},
-      {431, 431, "header-fields-too-large", true},
-      {500, 500, "internal-error", false},
-      {503, 503, "service-unavailable", false},
-      {418, 500, "internal-error", false},
-      {200, 500, "internal-error", false},
+      {400, 400, "malformed-request", true},   {401, 401, "unauthenticated", false},
+      {403, 403, "forbidden", false},          {404, 404, "not-found", false},
+      {405, 405, "method-not-allowed", false}, {408, 408, "request-timeout", true},
+      {409, 409, "conflict", false},           {413, 413, "payload-too-large", true},
+      {414, 414, "uri-too-long", true},        {415, 415, "unsupported-media-type", false},
+      {429, 429, "too-many-requests", false},  {431, 431, "header-fields-too-large", true},
+      {500, 500, "internal-error", false},     {503, 503, "service-unavailable", false},
+      {418, 500, "internal-error", false},     {200, 500, "internal-error", false},
   };
   for (const StatusCase& c : cases) {
     SCOPED_TRACE(c.status);

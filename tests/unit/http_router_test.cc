@@ -51,7 +51,10 @@ TEST_F(RouterTest, FindsRoutesAndDecodesParams) {
       {Method::kGet, "/v1/users/42", Method::kGet, "/v1/users/{id}", {{"id", "42"}}},
       {Method::kHead, "/v1/users/42", Method::kGet, "/v1/users/{id}", {{"id", "42"}}},
       {Method::kDelete, "/v1/users/42", Method::kDelete, "/v1/users/{id}", {{"id", "42"}}},
-      {Method::kGet, "/v1/users/7/sessions/s-1", Method::kGet, "/v1/users/{id}/sessions/{sid}",
+      {Method::kGet,
+       "/v1/users/7/sessions/s-1",
+       Method::kGet,
+       "/v1/users/{id}/sessions/{sid}",
        {{"id", "7"}, {"sid", "s-1"}}},
       // A literal segment beats a parameter at the first place two patterns differ.
       {Method::kGet, "/v1/users/x", Method::kGet, "/v1/users/{id}", {{"id", "x"}}},
@@ -146,8 +149,8 @@ TEST_F(RouterTest, RejectsBadPathsAsInvalidArgument) {
       "/v1/users/%4",
       "/v1/users/%",
       "/v1/users/\xC3\xA9",
-      "/v1/users/%C0%AF",    // Overlong '/'.
-      "/v1/users/%ED%A0%80", // UTF-16 surrogate.
+      "/v1/users/%C0%AF",     // Overlong '/'.
+      "/v1/users/%ED%A0%80",  // UTF-16 surrogate.
       "/v1/users/%FF",
   };
   for (const std::string& path : cases) {
@@ -181,11 +184,13 @@ TEST(Router, HeadOnlyRouteDoesNotServeGet) {
 
 TEST(Router, BadRouteTablesAreReported) {
   const std::vector<std::pair<std::string, std::function<void(Router&)>>> cases = {
-      {"duplicate", [](Router& r) {
+      {"duplicate",
+       [](Router& r) {
          r.Add(Method::kGet, "/a", Ok200());
          r.Add(Method::kGet, "/a", Ok200());
        }},
-      {"same shape, other name", [](Router& r) {
+      {"same shape, other name",
+       [](Router& r) {
          r.Add(Method::kGet, "/a/{id}", Ok200());
          r.Add(Method::kGet, "/a/{name}", Ok200());
        }},
@@ -198,9 +203,8 @@ TEST(Router, BadRouteTablesAreReported) {
       {"repeated param", [](Router& r) { r.Add(Method::kGet, "/a/{id}/{id}", Ok200()); }},
       {"dot segment", [](Router& r) { r.Add(Method::kGet, "/a/../b", Ok200()); }},
       {"escape", [](Router& r) { r.Add(Method::kGet, "/a%20b", Ok200()); }},
-      {"too many params", [](Router& r) {
-         r.Add(Method::kGet, "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", Ok200());
-       }},
+      {"too many params",
+       [](Router& r) { r.Add(Method::kGet, "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", Ok200()); }},
   };
   for (const auto& [name, build] : cases) {
     SCOPED_TRACE(name);
