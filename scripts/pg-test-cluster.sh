@@ -34,11 +34,15 @@ as_owner() {
 }
 
 is_running() {
-  [[ -f "$DIR/data/postmaster.pid" ]] && as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1
+  [[ -f "$DIR/data/postmaster.pid" ]] &&
+    as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1
 }
 
 start() {
-  [[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || { echo "bad port: $PORT" >&2; exit 2; }
+  if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
+    echo "bad port: $PORT" >&2
+    exit 2
+  fi
   [[ -x "$PG_BIN/initdb" ]] || { echo "PostgreSQL 15 not found in $PG_BIN" >&2; exit 1; }
 
   if [[ -f "$DIR/url" ]] && is_running; then

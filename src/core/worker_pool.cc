@@ -1,12 +1,11 @@
 #include "core/worker_pool.h"
 
 #include <algorithm>
-#include <bit>
 #include <exception>
 #include <typeinfo>
 #include <utility>
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 namespace gatehouse {
 
@@ -94,8 +93,7 @@ void WorkerPool::WorkerLoop() {
 void WorkerPool::RunOne(std::function<void()>& task) {
   // A throwing task must not end the thread: the pool would shrink silently until every
   // request is refused. Only the exception's type is logged, never what(): library texts
-  // can quote input, and input can hold secrets. Logging on powers of two keeps a task that
-  // throws on every request from flooding the log.
+  // can quote input, and input can hold secrets.
   const char* thrown_type = nullptr;
   try {
     task();
@@ -107,11 +105,9 @@ void WorkerPool::RunOne(std::function<void()>& task) {
   completed_.fetch_add(1, std::memory_order_relaxed);
   if (thrown_type == nullptr) return;
 
-  const std::uint64_t failures = failed_.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (std::has_single_bit(failures)) {
-    spdlog::error("{{\"event\":\"worker_task_threw\",\"type\":\"{}\",\"failures\":{}}}",
-                  thrown_type, failures);
-  }
+  failed_.fetch_add(1, std::memory_order_relaxed);
+  log::RateLimited("worker_task_threw", log::Level::kError, "worker_task_threw",
+                   {log::Field("exception_type", thrown_type)});
 }
 
 }  // namespace gatehouse

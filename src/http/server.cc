@@ -118,14 +118,22 @@ std::string PeerAddress(const tcp::socket& socket) {
 
 Method MethodFromVerb(bhttp::verb verb) {
   switch (verb) {
-    case bhttp::verb::get: return Method::kGet;
-    case bhttp::verb::head: return Method::kHead;
-    case bhttp::verb::post: return Method::kPost;
-    case bhttp::verb::put: return Method::kPut;
-    case bhttp::verb::patch: return Method::kPatch;
-    case bhttp::verb::delete_: return Method::kDelete;
-    case bhttp::verb::options: return Method::kOptions;
-    default: return Method::kOther;
+    case bhttp::verb::get:
+      return Method::kGet;
+    case bhttp::verb::head:
+      return Method::kHead;
+    case bhttp::verb::post:
+      return Method::kPost;
+    case bhttp::verb::put:
+      return Method::kPut;
+    case bhttp::verb::patch:
+      return Method::kPatch;
+    case bhttp::verb::delete_:
+      return Method::kDelete;
+    case bhttp::verb::options:
+      return Method::kOptions;
+    default:
+      return Method::kOther;
   }
 }
 
@@ -157,7 +165,9 @@ int CheckRequestHeader(const RequestParser::value_type& msg) {
     // rejecting keeps a smuggled byte from reaching a handler or a log.
     if (!IsValidHeaderValue(field.value())) return 400;
     switch (field.name()) {
-      case bhttp::field::host: ++hosts; break;
+      case bhttp::field::host:
+        ++hosts;
+        break;
       case bhttp::field::content_length:
         ++content_lengths;
         // Beast folds "5, 5" into 5; a list is still ambiguous framing to other parsers.
@@ -169,7 +179,8 @@ int CheckRequestHeader(const RequestParser::value_type& msg) {
         // which would leave the body in the stream as the next request (smuggling).
         if (!IEquals(field.value(), "chunked")) return 400;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   // RFC 9112 §3.2: a 1.1 request without Host, or any request with several, gets 400.
@@ -302,12 +313,12 @@ class Connection final : public ConnectionBase,
     } catch (const std::exception& e) {
       // The type only: what() can quote request bytes.
       self->impl_.exceptions.fetch_add(1, std::memory_order_relaxed);
-      log::RateLimited("http_connection_exception", log::Level::kError,
-                       "http_connection_exception", {log::Field("type", typeid(e).name())});
+      log::RateLimited("http_connection_exception", log::Level::kError, "http_connection_exception",
+                       {log::Field("type", typeid(e).name())});
     } catch (...) {
       self->impl_.exceptions.fetch_add(1, std::memory_order_relaxed);
-      log::RateLimited("http_connection_exception", log::Level::kError,
-                       "http_connection_exception", {log::Field("type", "unknown")});
+      log::RateLimited("http_connection_exception", log::Level::kError, "http_connection_exception",
+                       {log::Field("type", "unknown")});
     }
     self->End();
   }
@@ -388,8 +399,7 @@ class Connection final : public ConnectionBase,
       if (buffer.size() == 0) {
         idle_ = true;
         if (loop_.draining) co_return;
-        Arm(mode_ == Mode::kRedirect ? impl_.options.read_timeout
-                                     : impl_.options.idle_timeout);
+        Arm(mode_ == Mode::kRedirect ? impl_.options.read_timeout : impl_.options.idle_timeout);
         auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
         Disarm();
         if (ec || aborted_) co_return;
@@ -484,9 +494,9 @@ class Connection final : public ConnectionBase,
     state->request = std::move(req);
     const Loop* loop = &loop_;
     impl_.pipeline.Dispatch(
-        state->request, [state, loop, gate = loop_.gate,
-                         weak = std::weak_ptr<Connection>(this->shared_from_this())](
-                            Response response) mutable {
+        state->request,
+        [state, loop, gate = loop_.gate,
+         weak = std::weak_ptr<Connection>(this->shared_from_this())](Response response) mutable {
           if (current_loop == loop) {
             // Synchronous answer, on this loop: the coroutine reads it after Dispatch returns.
             state->response = std::move(response);
@@ -532,9 +542,8 @@ class Connection final : public ConnectionBase,
     }
     Response response;
     response.status = 308;  // RFC 9110 §15.4.9: permanent, and the method is kept.
-    response.AddHeader("Location",
-                       HttpsRedirectLocation(impl_.options.public_host, host,
-                                             impl_.bound_port.load(), req.target));
+    response.AddHeader("Location", HttpsRedirectLocation(impl_.options.public_host, host,
+                                                         impl_.bound_port.load(), req.target));
     impl_.pipeline.Finish(req, response);
     co_await Write(req, response, /*close=*/true, /*http10=*/false);
   }
@@ -549,9 +558,9 @@ class Connection final : public ConnectionBase,
     Result<std::string> bytes = SerializeResponse(response, framing);
     if (!bytes.ok()) {
       // Fail closed: a handler produced a header that could split the response.
-      log::RateLimited("http_invalid_response", log::Level::kError, "http_invalid_response",
-                       {log::Field("request_id", req.request_id),
-                        log::Field("detail", bytes.error().detail())});
+      log::RateLimited(
+          "http_invalid_response", log::Level::kError, "http_invalid_response",
+          {log::Field("request_id", req.request_id), log::Field("detail", bytes.error().detail())});
       response = MakeStatusProblem(500, req.request_id);
       impl_.pipeline.Finish(req, response);
       framing.close = true;
@@ -640,16 +649,14 @@ asio::awaitable<void> AcceptLoop(Server::Impl& impl, Loop& loop, bool redirect) 
 
     if (redirect) {
       Spawn(loop, std::make_shared<PlainConnection>(impl, loop, std::move(socket),
-                                                    std::move(client_ip),
-                                                    Mode::kRedirect));
+                                                    std::move(client_ip), Mode::kRedirect));
       continue;
     }
 
     auto mode = Mode::kServe;
     if (impl.active.fetch_add(1, std::memory_order_relaxed) >= impl.options.max_connections) {
       impl.active.fetch_sub(1, std::memory_order_relaxed);
-      const std::size_t reject_slots =
-          std::max(kMinRejectSlots, impl.options.max_connections / 10);
+      const std::size_t reject_slots = std::max(kMinRejectSlots, impl.options.max_connections / 10);
       if (impl.rejecting.fetch_add(1, std::memory_order_relaxed) >= reject_slots) {
         impl.rejecting.fetch_sub(1, std::memory_order_relaxed);
         impl.rejected.fetch_add(1, std::memory_order_relaxed);
@@ -670,13 +677,11 @@ asio::awaitable<void> AcceptLoop(Server::Impl& impl, Loop& loop, bool redirect) 
     const TlsContext tls = impl.CurrentTls();
     SSL* ssl = SSL_new(tls.get());
     if (ssl == nullptr) {
-      (mode == Mode::kServe ? impl.active : impl.rejecting)
-          .fetch_sub(1, std::memory_order_relaxed);
+      (mode == Mode::kServe ? impl.active : impl.rejecting).fetch_sub(1, std::memory_order_relaxed);
       continue;
     }
     asio::ssl::stream<tcp::socket> stream(std::move(socket), ssl);
-    Spawn(loop, std::make_shared<TlsConnection>(impl, loop, std::move(stream),
-                                                std::move(client_ip),
+    Spawn(loop, std::make_shared<TlsConnection>(impl, loop, std::move(stream), std::move(client_ip),
                                                 mode));
   }
 }
@@ -821,21 +826,18 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Pipeline& 
   error_code ec;
   const asio::ip::address address = asio::ip::make_address(options.listen_address, ec);
   if (ec) {
-    return InvalidArgument("listen address '" + options.listen_address +
-                           "' is not an IP address");
+    return InvalidArgument("listen address '" + options.listen_address + "' is not an IP address");
   }
 
   auto impl = std::make_unique<Impl>(std::move(options), pipeline);
   impl->endpoint = tcp::endpoint(address, impl->options.port);
-  impl->location_host =
-      address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  impl->location_host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
 
   if (impl->options.tls) {
     if (impl->options.cert_file.empty() || impl->options.key_file.empty()) {
       return InvalidArgument("TLS needs a certificate file and a key file");
     }
-    Result<TlsContext> tls =
-        LoadServerTlsContext(impl->options.cert_file, impl->options.key_file);
+    Result<TlsContext> tls = LoadServerTlsContext(impl->options.cert_file, impl->options.key_file);
     if (!tls.ok()) return std::move(tls).error();
     impl->tls = std::move(tls).value();
   }
@@ -852,7 +854,16 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
   if (impl_->started) {
+    // A drain already under way may have a long deadline; cut it short.
     impl_->RequestDrain(std::chrono::milliseconds(0));
+    for (auto& loop : impl_->loops) {
+      Impl* impl = impl_.get();
+      Loop* target = loop.get();
+      asio::post(target->ctx, [impl, target] {
+        impl->BeginDrain(*target, std::chrono::milliseconds(0));
+        for (ConnectionBase* conn : target->connections) conn->ForceClose();
+      });
+    }
     Wait();
   }
   // Workers that finish later must not post into a destroyed io_context.

@@ -40,19 +40,19 @@ class Pipeline;
 // queries and headers can carry tokens.
 struct AccessRecord {
   std::string request_id;
-  std::string method;      // As received, e.g. "GET".
-  std::string path;        // Target without the query, still percent-encoded.
+  std::string method;  // As received, e.g. "GET".
+  std::string path;    // Target without the query, still percent-encoded.
   int status = 0;
-  std::uint64_t bytes_sent = 0;  // Status line, headers and body.
+  std::uint64_t bytes_sent = 0;           // Status line, headers and body.
   std::chrono::microseconds duration{0};  // From the request's first byte to the write's end.
-  std::string client_ip;   // Peer address; IPv4-mapped IPv6 shown as IPv4.
-  std::string user_agent;  // Empty when absent.
+  std::string client_ip;                  // Peer address; IPv4-mapped IPv6 shown as IPv4.
+  std::string user_agent;                 // Empty when absent.
 };
 
 struct ServerOptions {
   std::string listen_address = "0.0.0.0";  // IPv4 or IPv6 literal.
   std::uint16_t port = 443;                // 0: an ephemeral port, see Server::port().
-  bool tls = true;  // false: plain HTTP on `port` (only behind a TLS-terminating proxy).
+  bool tls = true;        // false: plain HTTP on `port` (only behind a TLS-terminating proxy).
   std::string cert_file;  // PEM, leaf first then intermediates. Required when tls.
   std::string key_file;   // PEM, unencrypted. Required when tls.
   // Plain-HTTP listener that only answers 308 to https. nullopt: none; 0: an ephemeral port.
@@ -78,15 +78,15 @@ struct ServerOptions {
 
 // A snapshot; each field is read atomically, the set is not.
 struct ServerCounters {
-  std::uint64_t active_connections = 0;    // Open now, under max_connections.
-  std::uint64_t accepted_connections = 0;  // Ever accepted under the limit.
-  std::uint64_t rejected_connections = 0;  // Answered 503 for being over max_connections.
-  std::uint64_t requests = 0;              // Handed to the pipeline.
-  std::uint64_t bad_requests = 0;          // Answered 400/413/414/431 by the server.
-  std::uint64_t request_timeouts = 0;      // Answered 408.
+  std::uint64_t active_connections = 0;      // Open now, under max_connections.
+  std::uint64_t accepted_connections = 0;    // Ever accepted under the limit.
+  std::uint64_t rejected_connections = 0;    // Answered 503 for being over max_connections.
+  std::uint64_t requests = 0;                // Handed to the pipeline.
+  std::uint64_t bad_requests = 0;            // Answered 400/413/414/431 by the server.
+  std::uint64_t request_timeouts = 0;        // Answered 408.
   std::uint64_t tls_handshake_failures = 0;  // Includes handshake timeouts.
-  std::uint64_t redirects = 0;             // 308s on the redirect listener.
-  std::uint64_t connection_exceptions = 0;  // Connections ended by an unexpected exception.
+  std::uint64_t redirects = 0;               // 308s on the redirect listener.
+  std::uint64_t connection_exceptions = 0;   // Connections ended by an unexpected exception.
 };
 
 class Server {

@@ -21,8 +21,8 @@ inline constexpr std::size_t kMaxTargetBytes = 8192;
 
 // How one response is framed on the connection.
 struct ResponseFraming {
-  bool head_request = false;  // HEAD: keep Content-Length, send no body (RFC 9110 §9.3.2).
-  bool close = false;         // Send "Connection: close"; the server closes after writing.
+  bool head_request = false;       // HEAD: keep Content-Length, send no body (RFC 9110 §9.3.2).
+  bool close = false;              // Send "Connection: close"; the server closes after writing.
   bool keep_alive_http10 = false;  // Send "Connection: keep-alive" to an HTTP/1.0 client.
 };
 

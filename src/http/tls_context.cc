@@ -61,8 +61,7 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_len, const un
 
 void SslCtxDeleter::operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
 
-Result<TlsContext> LoadServerTlsContext(const std::string& cert_file,
-                                        const std::string& key_file) {
+Result<TlsContext> LoadServerTlsContext(const std::string& cert_file, const std::string& key_file) {
   ERR_clear_error();
   TlsContext ctx(SSL_CTX_new(TLS_server_method()), SslCtxDeleter{});
   if (!ctx) return Internal("SSL_CTX_new failed: " + TakeOpensslErrors());
@@ -80,8 +79,8 @@ Result<TlsContext> LoadServerTlsContext(const std::string& cert_file,
 
   // Compression leaks secrets through lengths (CRIME); renegotiation has a history of
   // injection bugs and costs the server CPU on the client's demand.
-  SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_options(
+      raw, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_session_id_context(raw, kSessionIdContext, sizeof(kSessionIdContext) - 1);
   SSL_CTX_set_alpn_select_cb(raw, &SelectAlpn, nullptr);

@@ -34,7 +34,6 @@ using TlsContext = std::shared_ptr<SSL_CTX>;
 // any intermediates (a chain file); `key_file` holds the matching private key, unencrypted.
 // Errors are kInvalidArgument and name the file that failed; the OpenSSL reason goes to
 // detail(). Never includes key material. Thread-safe.
-Result<TlsContext> LoadServerTlsContext(const std::string& cert_file,
-                                        const std::string& key_file);
+Result<TlsContext> LoadServerTlsContext(const std::string& cert_file, const std::string& key_file);
 
 }  // namespace gatehouse::http

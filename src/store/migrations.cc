@@ -48,8 +48,7 @@ Status RefuseUnknownVersions(Transaction& tx, std::span<const Migration> migrati
     if (known) continue;
     // Running an older binary against a newer schema could misread or corrupt
     // data the newer release wrote, so refuse to start instead.
-    return Error(ErrorCode::kFailedPrecondition,
-                 "database schema is newer than this release",
+    return Error(ErrorCode::kFailedPrecondition, "database schema is newer than this release",
                  "store: database has migration " + std::to_string(*version) +
                      ", this binary knows versions up to " + std::to_string(latest));
   }
@@ -65,9 +64,8 @@ Status ApplyOne(Transaction& tx, const Migration& m, const Clock& clock) {
   for (std::string_view statement : m.StatementsFor(tx.backend_name())) {
     GH_RETURN_IF_ERROR(tx.Execute(statement));
   }
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               clock.Now().time_since_epoch())
-                               .count();
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
   GH_RETURN_IF_ERROR(
       tx.Execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                  {m.version, std::string(m.name), now}));
@@ -93,8 +91,8 @@ Status Migrate(Store& store, const Clock& clock, std::span<const Migration> migr
 
   // One transaction per migration: a failure keeps every earlier one applied.
   for (const Migration& m : migrations) {
-    Status status = store.InTransaction(
-        [&](Transaction& tx) -> Status { return ApplyOne(tx, m, clock); });
+    Status status =
+        store.InTransaction([&](Transaction& tx) -> Status { return ApplyOne(tx, m, clock); });
     if (!status.ok()) {
       Error error = std::move(status).error();
       error.WithContext("migration " + std::to_string(m.version) + " (" + std::string(m.name) +

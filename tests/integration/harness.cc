@@ -148,6 +148,9 @@ std::string ReadWholeFile(const std::filesystem::path& path) {
 
 SSL_CTX* ClientContext() {
   static SSL_CTX* ctx = [] {
+    // OpenSSL writes with write(2): a server that hangs up mid-request (431, 413) would
+    // otherwise kill the test binary with SIGPIPE instead of failing a write.
+    ::signal(SIGPIPE, SIG_IGN);
     SSL_CTX* c = SSL_CTX_new(TLS_client_method());
     // The test certificates are self-signed; what is under test is the server's protocol
     // behaviour, not the PKI.
@@ -623,6 +626,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, Millis timeout,
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setpgid(0, 0);
+    ::signal(SIGPIPE, SIG_DFL);  // An ignored disposition would survive exec.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(in_pipe[0], 0);
@@ -918,6 +922,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Spawn(
     // A crashed or killed test binary must not leave servers holding ports.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    ::signal(SIGPIPE, SIG_DFL);  // An ignored disposition would survive exec.
     ::dup2(null_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);

@@ -77,9 +77,9 @@ bool HasProblemStartingWith(const std::vector<std::string>& problems, std::strin
 TEST(ConfigLoad, SampleFileLoadsInDevelopment) {
   TempDir dir;
   dir.Write("config/gatehouse.toml", ReadFile(SampleConfig()));
-  dir.Write("var/secrets/master.key",
+  dir.Write("var/keys/master.key",
             std::string(kDevelopmentSecretMarker) + "\n" + std::string(kMasterKey) + "\n");
-  dir.Write("var/secrets/token_hmac.key",
+  dir.Write("var/keys/token-hmac.key",
             std::string(kDevelopmentSecretMarker) + "\n" + std::string(kHmacSecret) + "\n");
 
   auto config = LoadConfig(dir.path() / "config/gatehouse.toml", {});

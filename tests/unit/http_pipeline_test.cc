@@ -303,10 +303,11 @@ TEST_F(PipelineTest, DoneIsCalledExactlyOnceUnderLoad) {
   std::vector<Request> requests;
   requests.reserve(kRequests);
   std::vector<std::atomic<int>> calls(kRequests);
+  // Accepted, refused (503), throwing and unrouted requests all answer once.
   for (int i = 0; i < kRequests; ++i) {
-    const char* target = i % 3 == 0 ? "/offload" : i % 3 == 1 ? "/throw-offloaded" : "/nope";
-    requests.push_back(MakeRequest(i % 3 == 2 ? Method::kGet : Method::kPost, target));
-    if (i % 3 == 1) requests.back().method = Method::kGet;
+    if (i % 3 == 0) requests.push_back(MakeRequest(Method::kPost, "/offload"));
+    if (i % 3 == 1) requests.push_back(MakeRequest(Method::kGet, "/throw-offloaded"));
+    if (i % 3 == 2) requests.push_back(MakeRequest(Method::kGet, "/nope"));
   }
   for (int i = 0; i < kRequests; ++i) {
     pipeline.Dispatch(requests[i], [&calls, i](Response) { ++calls[i]; });

@@ -120,10 +120,12 @@ class Client {
 
   // TLS handshake with exactly `version` (TLS1_1_VERSION, TLS1_2_VERSION, TLS1_3_VERSION).
   // The certificate is self-signed, so it is not verified; tests read it instead.
-  bool Handshake(int version) {
+  // `tls12_ciphers`, when given, replaces the client's TLS 1.2 cipher list.
+  bool Handshake(int version, const char* tls12_ciphers = nullptr) {
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx_, version);
     SSL_CTX_set_max_proto_version(ctx_, version);
+    if (tls12_ciphers != nullptr) SSL_CTX_set_cipher_list(ctx_, tls12_ciphers);
     if (version < TLS1_2_VERSION) {
       // OpenSSL 3 would refuse TLS 1.1 on the client side by itself at the default security
       // level; lowering it makes the client really offer 1.1, so a refusal is the server's.
@@ -267,9 +269,9 @@ class ServerTest : public ::testing::Test {
     EXPECT_TRUE(router_.status().ok());
     pipeline_ = std::make_unique<Pipeline>(router_, pool_, PipelineOptions{});
 
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gatehouse_server_test_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter_++));
+    dir_ =
+        std::filesystem::temp_directory_path() /
+        ("gatehouse_server_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
     cert_ = (dir_ / "cert.pem").string();
     key_ = (dir_ / "key.pem").string();
@@ -318,7 +320,16 @@ class ServerTest : public ::testing::Test {
     ASSERT_NE(server_->port(), 0);
   }
 
-  std::vector<AccessRecord> AccessLog() {
+  // The access log is written after the response's write completes, which can be just
+  // after the client has read it: wait briefly for `count` records.
+  std::vector<AccessRecord> AccessLog(std::size_t count) {
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(log_mu_);
+        if (access_.size() >= count) return access_;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
     std::lock_guard<std::mutex> lock(log_mu_);
     return access_;
   }
@@ -376,7 +387,7 @@ TEST_F(ServerTest, SetsRequestFieldsFromPeerAndTarget) {
   EXPECT_EQ(response.body, "127.0.0.1|/whoami|token=secret|plain");
 
   // The access log gets the path without the query: queries can carry secrets.
-  std::vector<AccessRecord> log = AccessLog();
+  std::vector<AccessRecord> log = AccessLog(1);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0].path, "/who%61mi");
   EXPECT_EQ(log[0].method, "GET");
@@ -398,6 +409,19 @@ TEST_F(ServerTest, HeadKeepsContentLengthWithoutBody) {
   ParsedResponse next = client.ReadResponse();
   EXPECT_EQ(next.status, 200);
   EXPECT_EQ(next.body, "hello");
+}
+
+TEST_F(ServerTest, ExpectContinueGetsAnInterimResponse) {
+  StartServer(PlainOptions());
+  Client client(server_->port());
+  client.Send(
+      "POST /echo HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+      "Content-Length: 3\r\n\r\n");
+  EXPECT_EQ(client.ReadResponse().status, 100);
+  client.Send("abc");
+  ParsedResponse response = client.ReadResponse();
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "abc");
 }
 
 TEST_F(ServerTest, InvalidResponseHeaderFailsClosedWith500) {
@@ -576,7 +600,8 @@ TEST_F(ServerTest, RedirectListenerAnswers308ToHttps) {
   client.Send("GET /login?next=%2F HTTP/1.1\r\nHost: auth.example.com:80\r\n\r\n");
   ParsedResponse response = client.ReadResponse();
   EXPECT_EQ(response.status, 308);
-  EXPECT_EQ(response.Header("location"), "https://auth.example.com:" + tls_port + "/login?next=%2F");
+  EXPECT_EQ(response.Header("location"),
+            "https://auth.example.com:" + tls_port + "/login?next=%2F");
   EXPECT_EQ(response.Header("connection"), "close");
   ExpectSecurityHeaders(response);
   EXPECT_TRUE(client.ClosedByPeer());
@@ -628,6 +653,18 @@ TEST_F(ServerTest, Tls12AndTls13AreServed) {
     EXPECT_EQ(response.body, "127.0.0.1|/whoami||tls");
     ExpectSecurityHeaders(response);
   }
+}
+
+TEST_F(ServerTest, Tls12WithoutForwardSecrecyOrAeadIsRefused) {
+  StartServer(TlsOptions());
+  for (const char* suite :
+       {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256"}) {
+    SCOPED_TRACE(suite);
+    Client client(server_->port());
+    EXPECT_FALSE(client.Handshake(TLS1_2_VERSION, suite));
+  }
+  Client aead(server_->port());
+  EXPECT_TRUE(aead.Handshake(TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305"));
 }
 
 TEST_F(ServerTest, MissingCertificateFileIsANamedError) {

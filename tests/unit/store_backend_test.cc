@@ -55,8 +55,8 @@ TYPED_TEST(StoreContract, RoundTripsEveryValueType) {
   ASSERT_TRUE(inserted.ok()) << inserted.error().detail();
   EXPECT_EQ(*inserted, 1);
 
-  auto rows = this->store_->Query("SELECT id, i, d, t, b FROM items WHERE id = $1",
-                                  {std::int64_t{1}});
+  auto rows =
+      this->store_->Query("SELECT id, i, d, t, b FROM items WHERE id = $1", {std::int64_t{1}});
   ASSERT_TRUE(rows.ok()) << rows.error().detail();
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0], row);
@@ -126,9 +126,9 @@ TYPED_TEST(StoreContract, InsertReturningWorksThroughQuery) {
 
 TYPED_TEST(StoreContract, ParametersAreNeverParsedAsSql) {
   const std::string hostile = "'); DROP TABLE items; --";
-  ASSERT_TRUE(this->store_->Execute("INSERT INTO items (id, t) VALUES ($1, $2)",
-                                    {std::int64_t{1}, hostile})
-                  .ok());
+  ASSERT_TRUE(
+      this->store_->Execute("INSERT INTO items (id, t) VALUES ($1, $2)", {std::int64_t{1}, hostile})
+          .ok());
   auto rows = this->store_->Query("SELECT t FROM items WHERE t = $1", {hostile});
   ASSERT_TRUE(rows.ok()) << rows.error().detail();
   ASSERT_EQ(rows->size(), 1u);
@@ -169,8 +169,8 @@ TYPED_TEST(StoreContract, SecondStatementInOneCallIsRefused) {
 TYPED_TEST(StoreContract, TextThatIsNotStoreableUtf8IsRefused) {
   for (const std::string& bad : {std::string("\xFF"), std::string("a\0b", 3),
                                  std::string("\xC0\xAF"), std::string("\xED\xA0\x80")}) {
-    auto inserted = this->store_->Execute("INSERT INTO items (id, t) VALUES ($1, $2)",
-                                          {std::int64_t{1}, bad});
+    auto inserted =
+        this->store_->Execute("INSERT INTO items (id, t) VALUES ($1, $2)", {std::int64_t{1}, bad});
     ASSERT_FALSE(inserted.ok());
     EXPECT_EQ(inserted.error().code(), ErrorCode::kInvalidArgument);
   }
@@ -194,8 +194,8 @@ TYPED_TEST(StoreContract, ForeignKeysAreEnforced) {
                   ->Execute("CREATE TABLE child (id BIGINT PRIMARY KEY,"
                             " parent_id BIGINT NOT NULL REFERENCES parent (id))")
                   .ok());
-  auto orphan = this->store_->Execute("INSERT INTO child (id, parent_id) VALUES (1, $1)",
-                                      {std::int64_t{42}});
+  auto orphan =
+      this->store_->Execute("INSERT INTO child (id, parent_id) VALUES (1, $1)", {std::int64_t{42}});
   ASSERT_FALSE(orphan.ok());
   EXPECT_EQ(orphan.error().code(), ErrorCode::kInternal);
   EXPECT_EQ(this->Count("child"), 0);
@@ -256,8 +256,9 @@ TYPED_TEST(StoreContract, TransactionRollsBackWhenCallbackThrows) {
   EXPECT_EQ(this->Count("kv"), 0);
 
   // The connection went back to the pool clean.
-  Status status = this->store_->InTransaction(
-      [&](Transaction& tx) -> Status { return this->InsertKv(tx, "b").ok() ? Ok() : Internal("x"); });
+  Status status = this->store_->InTransaction([&](Transaction& tx) -> Status {
+    return this->InsertKv(tx, "b").ok() ? Ok() : Internal("x");
+  });
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(this->Count("kv"), 1);
 }
@@ -328,7 +329,8 @@ TYPED_TEST(StoreContract, ConcurrentWritersLoseNoWrite) {
 }
 
 TYPED_TEST(StoreContract, WaitForAConnectionIsBounded) {
-  auto small = this->backend_.Open({.pool_size = 1, .wait_timeout = std::chrono::milliseconds(200)});
+  auto small =
+      this->backend_.Open({.pool_size = 1, .wait_timeout = std::chrono::milliseconds(200)});
   ASSERT_TRUE(small.ok()) << small.error().detail();
   Store& store = **small;
 

@@ -14,13 +14,15 @@
 namespace gatehouse::store::testing {
 namespace {
 
-const Migration kCreateA{.version = 1, .name = "create a",
-                         .statements = {"CREATE TABLE mig_a (x BIGINT NOT NULL)"}};
-const Migration kCreateB{.version = 2, .name = "create b",
-                         .statements = {"CREATE TABLE mig_b (x BIGINT NOT NULL)",
-                                        "INSERT INTO mig_b (x) VALUES (2)"}};
+const Migration kCreateA{
+    .version = 1, .name = "create a", .statements = {"CREATE TABLE mig_a (x BIGINT NOT NULL)"}};
+const Migration kCreateB{
+    .version = 2,
+    .name = "create b",
+    .statements = {"CREATE TABLE mig_b (x BIGINT NOT NULL)", "INSERT INTO mig_b (x) VALUES (2)"}};
 // Fails on its second statement, after creating a table.
-const Migration kBroken{.version = 3, .name = "broken",
+const Migration kBroken{.version = 3,
+                        .name = "broken",
                         .statements = {"CREATE TABLE mig_c (x BIGINT NOT NULL)",
                                        "INSERT INTO no_such_table (x) VALUES (1)"}};
 
@@ -56,8 +58,8 @@ TYPED_TEST(Migrations, BuiltinMigrationsCreateTheMetaTable) {
   EXPECT_EQ(*SchemaVersion(*this->store_), BuiltinMigrations().back().version);
   auto recorded = this->Recorded();
   ASSERT_EQ(recorded.size(), BuiltinMigrations().size());
-  EXPECT_EQ(recorded[0], (Row{std::int64_t{1}, std::string("gatehouse_meta"),
-                              UnixSeconds(this->clock_)}));
+  EXPECT_EQ(recorded[0],
+            (Row{std::int64_t{1}, std::string("gatehouse_meta"), UnixSeconds(this->clock_)}));
 
   auto inserted = this->store_->Execute(
       "INSERT INTO gatehouse_meta (key, value, updated_at) VALUES ($1, $2, $3)",
@@ -95,13 +97,14 @@ TYPED_TEST(Migrations, AppliesOnlyTheMissingOnes) {
   const auto recorded = this->Recorded();
   ASSERT_EQ(recorded.size(), 2u);
   EXPECT_EQ(recorded[0], (Row{std::int64_t{1}, std::string("create a"), first_time}));
-  EXPECT_EQ(recorded[1], (Row{std::int64_t{2}, std::string("create b"),
-                              UnixSeconds(this->clock_)}));
+  EXPECT_EQ(recorded[1],
+            (Row{std::int64_t{2}, std::string("create b"), UnixSeconds(this->clock_)}));
   EXPECT_EQ(*SchemaVersion(*this->store_), 2);
 }
 
 TYPED_TEST(Migrations, RefusesADatabaseNewerThanTheBinary) {
-  ASSERT_TRUE(Migrate(*this->store_, this->clock_, std::vector<Migration>{kCreateA, kCreateB}).ok());
+  ASSERT_TRUE(
+      Migrate(*this->store_, this->clock_, std::vector<Migration>{kCreateA, kCreateB}).ok());
   const auto before = this->Recorded();
 
   Status status = Migrate(*this->store_, this->clock_, std::vector<Migration>{kCreateA});
@@ -134,12 +137,11 @@ TYPED_TEST(Migrations, OutOfOrderListIsRefusedBeforeAnyChange) {
 }
 
 TYPED_TEST(Migrations, BackendSpecificStatementsAreChosen) {
-  const Migration blobs{
-      .version = 1,
-      .name = "blobs",
-      .statements = {"CREATE TABLE mig_blob (b TEXT)"},  // Would lose the bytes.
-      .sqlite_statements = {"CREATE TABLE mig_blob (b BLOB NOT NULL)"},
-      .postgres_statements = {"CREATE TABLE mig_blob (b BYTEA NOT NULL)"}};
+  const Migration blobs{.version = 1,
+                        .name = "blobs",
+                        .statements = {"CREATE TABLE mig_blob (b TEXT)"},  // Would lose the bytes.
+                        .sqlite_statements = {"CREATE TABLE mig_blob (b BLOB NOT NULL)"},
+                        .postgres_statements = {"CREATE TABLE mig_blob (b BYTEA NOT NULL)"}};
   ASSERT_TRUE(Migrate(*this->store_, this->clock_, std::vector<Migration>{blobs}).ok());
   const Blob bytes = {0x00, 0xFF, 0x00};
   ASSERT_TRUE(this->store_->Execute("INSERT INTO mig_blob (b) VALUES ($1)", {bytes}).ok());

@@ -75,17 +75,17 @@ TEST_F(PostgresStoreTest, NativeTypesMapToValues) {
       "SELECT TRUE, FALSE, 7::SMALLINT, 8::INTEGER, 1.5::REAL, 12.50::NUMERIC, 'x'::VARCHAR,"
       " '\\x00ff'::BYTEA, NULL::BIGINT");
   ASSERT_TRUE(rows.ok()) << rows.error().detail();
-  const Row expected = {std::int64_t{1}, std::int64_t{0}, std::int64_t{7}, std::int64_t{8},
-                        1.5, std::string("12.50"), std::string("x"), Blob{0x00, 0xFF},
-                        std::monostate{}};
+  const Row expected = {
+      std::int64_t{1},      std::int64_t{0},  std::int64_t{7},  std::int64_t{8}, 1.5,
+      std::string("12.50"), std::string("x"), Blob{0x00, 0xFF}, std::monostate{}};
   EXPECT_EQ((*rows)[0], expected);
 }
 
 TEST_F(PostgresStoreTest, SpecialDoublesRoundTrip) {
-  auto rows = store_->Query("SELECT $1::DOUBLE PRECISION, $2::DOUBLE PRECISION, $3::DOUBLE PRECISION",
-                            {std::numeric_limits<double>::infinity(),
-                             -std::numeric_limits<double>::infinity(),
-                             std::numeric_limits<double>::quiet_NaN()});
+  auto rows = store_->Query(
+      "SELECT $1::DOUBLE PRECISION, $2::DOUBLE PRECISION, $3::DOUBLE PRECISION",
+      {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+       std::numeric_limits<double>::quiet_NaN()});
   ASSERT_TRUE(rows.ok()) << rows.error().detail();
   EXPECT_EQ((*rows)[0][0], Value(std::numeric_limits<double>::infinity()));
   EXPECT_EQ((*rows)[0][1], Value(-std::numeric_limits<double>::infinity()));

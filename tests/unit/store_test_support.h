@@ -66,12 +66,13 @@ inline int FreeLoopbackPort() {
 }
 
 struct PostgresCluster {
-  std::once_flag once;
+  std::mutex mu;
+  bool attempted = false;  // Start() ran since the last Stop().
   std::string dir;         // Non-empty when this process started a cluster.
   std::string base_url;    // The database URL.
   std::string url;         // base_url with this process's schema on the search_path.
   std::string schema;
-  std::string failure;     // Why no database is available.
+  std::string failure;  // Why no database is available.
 
   static PostgresCluster& Get() {
     static PostgresCluster cluster;
@@ -90,8 +91,8 @@ struct PostgresCluster {
       }
       dir = tmpl;
       const int port = FreeLoopbackPort();
-      auto [status, output] = RunCommand("'" + PgClusterScript() + "' start '" + dir + "' " +
-                                         std::to_string(port));
+      auto [status, output] =
+          RunCommand("'" + PgClusterScript() + "' start '" + dir + "' " + std::to_string(port));
       if (status != 0) {
         failure = "pg-test-cluster.sh start failed:\n" + output;
         return;
@@ -120,9 +121,17 @@ struct PostgresCluster {
   }
 
   void Stop() {
+    std::lock_guard lock(mu);
+    attempted = false;
+    failure.clear();
     if (!dir.empty()) {
       RunCommand("'" + PgClusterScript() + "' stop '" + dir + "'");
+      std::error_code ec;
+      std::filesystem::remove(dir, ec);  // Left empty when the start failed early.
       dir.clear();
+      base_url.clear();
+      url.clear();
+      schema.clear();
       return;
     }
     if (schema.empty() || base_url.empty()) return;
@@ -134,6 +143,7 @@ struct PostgresCluster {
     if (auto admin = OpenStore(options); admin.ok()) {
       (void)(*admin)->Execute("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
     }
+    schema.clear();
   }
 };
 
@@ -148,7 +158,11 @@ inline ::testing::Environment* const kPostgresEnvironment =
 // The URL of this process's PostgreSQL test schema, or the reason there is none.
 inline Result<std::string> PostgresTestUrl() {
   auto& cluster = PostgresCluster::Get();
-  std::call_once(cluster.once, [&] { cluster.Start(); });
+  std::lock_guard lock(cluster.mu);
+  if (!cluster.attempted) {
+    cluster.attempted = true;
+    cluster.Start();
+  }
   if (!cluster.failure.empty()) return Internal(cluster.failure);
   return cluster.url;
 }

@@ -75,8 +75,8 @@ Error ResultError(PGconn* conn, const PGresult* res) {
   } else {
     text = OneLine(PQerrorMessage(conn));
   }
-  std::string detail = "postgres " + (sqlstate.empty() ? std::string("error") : sqlstate) + ": " +
-                       text;
+  std::string detail =
+      "postgres " + (sqlstate.empty() ? std::string("error") : sqlstate) + ": " + text;
 
   if (PQstatus(conn) != CONNECTION_OK || IsConnectionState(sqlstate)) {
     return UnavailableError(std::move(detail));
@@ -215,8 +215,8 @@ Result<Rows> ToRows(const PGresult* res) {
         row.emplace_back(std::monostate{});
         continue;
       }
-      auto value = ConvertText(PQftype(res, c), std::string_view(PQgetvalue(res, r, c),
-                                                                 PQgetlength(res, r, c)));
+      auto value = ConvertText(PQftype(res, c),
+                               std::string_view(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
       if (!value.ok()) return std::move(value).error();
       row.push_back(std::move(*value));
     }
@@ -263,7 +263,8 @@ Result<ConnPtr> Connect(const Secret& url, std::chrono::milliseconds wait_timeou
 
   // Server notices ("relation already exists, skipping") would otherwise go to
   // stderr, outside the structured log.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
 
   // Fixed session settings the value conversion relies on.
   ResultPtr res(PQexec(conn.get(),
@@ -394,7 +395,8 @@ class PostgresStore final : public Store {
         return UnavailableError("postgres: no pooled connection free within the wait timeout");
       }
       // Prefer a live connection over an empty slot that needs a connect.
-      auto it = std::find_if(idle_.begin(), idle_.end(), [](const ConnPtr& c) { return c != nullptr; });
+      auto it =
+          std::find_if(idle_.begin(), idle_.end(), [](const ConnPtr& c) { return c != nullptr; });
       if (it == idle_.end()) it = idle_.begin();
       conn = std::move(*it);
       idle_.erase(it);

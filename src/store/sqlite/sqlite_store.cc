@@ -43,7 +43,8 @@ Error SqliteError(sqlite3* db, int rc, std::string_view step) {
     return AlreadyExistsError(std::move(detail));
   }
   const int primary = rc & 0xff;
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return UnavailableError(std::move(detail));
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+    return UnavailableError(std::move(detail));
   return InternalError(std::move(detail));
 }
 
@@ -257,7 +258,8 @@ class SqliteStore final : public Store {
     struct RollbackGuard {
       sqlite3* db;
       ~RollbackGuard() {
-        if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        if (sqlite3_get_autocommit(db) == 0)
+          sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
       }
     } guard{db};
 
@@ -396,10 +398,10 @@ Result<DbPtr> OpenConnection(const StoreOptions& options, bool writer) {
     if (name == nullptr || *name != "wal") {
       return InternalError("sqlite: the database refused WAL journal mode");
     }
-    GH_RETURN_IF_ERROR(ExecuteOn(db.get(),
-                                 options.sqlite_synchronous_full ? "PRAGMA synchronous=FULL"
-                                                                 : "PRAGMA synchronous=NORMAL",
-                                 {}));
+    GH_RETURN_IF_ERROR(ExecuteOn(
+        db.get(),
+        options.sqlite_synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+        {}));
   }
   // Foreign keys are off by default in SQLite, per connection.
   GH_RETURN_IF_ERROR(ExecuteOn(db.get(), "PRAGMA foreign_keys=ON", {}));
