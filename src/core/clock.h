@@ -32,8 +32,11 @@ class SystemClock final : public Clock {
 // A clock that moves only when told to. Thread-safe.
 class ManualClock final : public Clock {
  public:
+  static constexpr std::chrono::seconds kDefaultStart{1'700'000'000};
+
+  // Starts at 2023-11-14T22:13:20Z unless told otherwise.
   explicit ManualClock(std::chrono::system_clock::time_point start =
-                           std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)))
+                           std::chrono::system_clock::time_point(kDefaultStart))
       : wall_ns_(start.time_since_epoch().count()) {}
 
   std::chrono::system_clock::time_point Now() const override {

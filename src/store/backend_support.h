@@ -46,4 +46,36 @@ class TransactionScope {
 // The error for a nested call detected by TransactionScope::Active.
 Error NestedCallError();
 
+// A transaction on one backend connection that remembers whether any statement
+// failed: a callback that swallows a failed statement and returns Ok must still be
+// rolled back, since its writes are incomplete. QueryFn and ExecuteFn are the
+// backend's functions that run one statement on a connection.
+template <typename Connection, auto QueryFn, auto ExecuteFn>
+class TrackingTransaction final : public Transaction {
+ public:
+  TrackingTransaction(Connection conn, std::string_view backend)
+      : conn_(conn), backend_(backend) {}
+
+  Result<Rows> Query(std::string_view sql, const Params& params) override {
+    return Track(QueryFn(conn_, sql, params));
+  }
+  Result<std::int64_t> Execute(std::string_view sql, const Params& params) override {
+    return Track(ExecuteFn(conn_, sql, params));
+  }
+  std::string_view backend_name() const override { return backend_; }
+
+  bool had_failure() const { return had_failure_; }
+
+ private:
+  template <typename T>
+  Result<T> Track(Result<T> result) {
+    if (!result.ok()) had_failure_ = true;
+    return result;
+  }
+
+  Connection conn_;
+  std::string_view backend_;
+  bool had_failure_ = false;
+};
+
 }  // namespace gatehouse::store::internal

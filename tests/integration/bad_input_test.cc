@@ -31,8 +31,8 @@ std::string EchoPost(std::string_view body, std::string_view type = "application
 
 std::vector<BadInputCase> Cases() {
   using namespace std::string_literals;
-  std::string deep = "{\"name\":\"a\",\"count\":" + std::string(10000, '[') +
-                     std::string(10000, ']') + "}";
+  std::string deep =
+      "{\"name\":\"a\",\"count\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
   return {
       {"BadRequestLine", "GARBAGE\r\n\r\n", 400},
       {"DuplicateContentLengthDiffering",
@@ -47,8 +47,7 @@ std::vector<BadInputCase> Cases() {
       {"HeaderLineWithoutColon",
        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nThisHasNoColon\r\nConnection: close\r\n\r\n",
        400},
-      {"OneMebibyteHeader", RawGet("/healthz", true, {"X-Big: " + std::string(1 << 20, 'x')}),
-       0},
+      {"OneMebibyteHeader", RawGet("/healthz", true, {"X-Big: " + std::string(1 << 20, 'x')}), 0},
       {"NulByteInHeader",
        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Nul: a\0b\r\nConnection: close\r\n\r\n"s,
        400},
@@ -100,8 +99,7 @@ TEST_P(BadInput, Rejected) {
   // The same process, still serving.
   EXPECT_TRUE(server().process->Alive());
   EXPECT_EQ(server().process->pid(), pid_);
-  auto health =
-      Exchange(Connection::Kind::kTls, port(), RawGet("/healthz"), Millis(5000), &error);
+  auto health = Exchange(Connection::Kind::kTls, port(), RawGet("/healthz"), Millis(5000), &error);
   ASSERT_TRUE(health) << error;
   EXPECT_EQ(health->status, 200);
 }
@@ -120,9 +118,9 @@ class Echo : public SharedServerTest<Echo> {
 
 TEST_F(Echo, ValidBodyEchoed) {
   std::string error;
-  auto response = Exchange(Connection::Kind::kTls, port(),
-                           EchoPost("{\"name\":\"gr\xc3\xbc\xc3\x9f\",\"count\":3}"),
-                           Millis(5000), &error);
+  auto response =
+      Exchange(Connection::Kind::kTls, port(),
+               EchoPost("{\"name\":\"gr\xc3\xbc\xc3\x9f\",\"count\":3}"), Millis(5000), &error);
 
   ASSERT_TRUE(response) << error;
   ASSERT_EQ(response->status, 200) << response->body;
@@ -142,8 +140,8 @@ TEST_F(Echo, ValidBodyEchoed) {
 
 TEST_F(Echo, CountIsOptional) {
   std::string error;
-  auto response = Exchange(Connection::Kind::kTls, port(), EchoPost("{\"name\":\"a\"}"),
-                           Millis(5000), &error);
+  auto response =
+      Exchange(Connection::Kind::kTls, port(), EchoPost("{\"name\":\"a\"}"), Millis(5000), &error);
 
   ASSERT_TRUE(response) << error;
   EXPECT_EQ(response->status, 200) << response->body;

@@ -22,8 +22,8 @@ CommandResult ConfigCheck(const Deployment& deployment,
 }
 
 std::string Describe(const CommandResult& run) {
-  return "exit " + std::to_string(run.exit_code) + "\nstdout:\n" + Tail(run.out) +
-         "\nstderr:\n" + Tail(run.err);
+  return "exit " + std::to_string(run.exit_code) + "\nstdout:\n" + Tail(run.out) + "\nstderr:\n" +
+         Tail(run.err);
 }
 
 // Empty if no 6-byte window of the secret appears in `text`; else the window found.
@@ -87,8 +87,8 @@ TEST(Cli, ConfigCheckMasksSecretFromEnvironment) {
   Deployment deployment(Deployment::Profile::kDevelopment);
   deployment.Unset("tokens", "hmac_secret_file");
 
-  CommandResult run = ConfigCheck(deployment, {{"GATEHOUSE_TOKENS_HMAC_SECRET",
-                                                std::string(kSecret)}});
+  CommandResult run =
+      ConfigCheck(deployment, {{"GATEHOUSE_TOKENS_HMAC_SECRET", std::string(kSecret)}});
 
   ASSERT_EQ(run.exit_code, 0) << Describe(run);
   EXPECT_EQ(LeakedPart(run.out + run.err, kSecret), "") << Describe(run);

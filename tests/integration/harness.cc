@@ -295,8 +295,8 @@ std::string SecurityHeaderProblems(const HttpResponse& response) {
   }
   auto id = response.Header("X-Request-Id");
   if (response.HeaderCount("X-Request-Id") != 1) {
-    problems += "X-Request-Id: present " +
-                std::to_string(response.HeaderCount("X-Request-Id")) + " times\n";
+    problems += "X-Request-Id: present " + std::to_string(response.HeaderCount("X-Request-Id")) +
+                " times\n";
   } else if (!IsWellFormedRequestId(*id)) {
     problems += "X-Request-Id: malformed \"" + *id + "\"\n";
   }
@@ -306,8 +306,8 @@ std::string SecurityHeaderProblems(const HttpResponse& response) {
 bool IsWellFormedRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
   });
 }
 
@@ -320,8 +320,8 @@ std::string RawGet(std::string_view target, bool close,
   return request;
 }
 
-std::string RawPost(std::string_view target, std::string_view content_type,
-                    std::string_view body, bool close) {
+std::string RawPost(std::string_view target, std::string_view content_type, std::string_view body,
+                    bool close) {
   std::string request = "POST " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n";
   request += "Content-Type: " + std::string(content_type) + "\r\n";
   request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
@@ -390,8 +390,8 @@ std::unique_ptr<Connection> Connection::Open(Kind kind, std::uint16_t port, Mill
     } else if (err == SSL_ERROR_WANT_WRITE) {
       events = POLLOUT;
     } else {
-      *error = "TLS handshake failed: " + OpenSslErrors() + " (ssl error " +
-               std::to_string(err) + ", errno " + std::strerror(errno) + ")";
+      *error = "TLS handshake failed: " + OpenSslErrors() + " (ssl error " + std::to_string(err) +
+               ", errno " + std::strerror(errno) + ")";
       return nullptr;
     }
     pollfd pfd{conn->fd_, events, 0};
@@ -517,8 +517,8 @@ std::optional<HttpResponse> Connection::ReadResponse(Millis timeout) {
     }
     if (peer_closed_) {
       if (last_error_.empty()) last_error_ = "connection closed";
-      last_error_ += inbox_.empty() ? " before any response byte"
-                                    : " inside a response: " + Tail(inbox_, 300);
+      last_error_ +=
+          inbox_.empty() ? " before any response byte" : " inside a response: " + Tail(inbox_, 300);
       return std::nullopt;
     }
     if (ReadSome(deadline) == ReadResult::kTimeout) {
@@ -724,8 +724,8 @@ std::optional<HttpResponse> Curl(const std::vector<std::string>& args, const std
   argv.push_back(url);
   CommandResult run = RunCommand(argv, Millis(8000));
   if (raw != nullptr) {
-    *raw = "exit " + std::to_string(run.exit_code) + "\nstdout:\n" + Tail(run.out) +
-           "\nstderr:\n" + Tail(run.err);
+    *raw = "exit " + std::to_string(run.exit_code) + "\nstdout:\n" + Tail(run.out) + "\nstderr:\n" +
+           Tail(run.err);
   }
   if (run.timed_out) return std::nullopt;
   return ParseCurlOutput(run.out);
@@ -752,8 +752,7 @@ std::string RandomBase64(std::size_t n) {
 }
 
 Deployment::Deployment(Profile profile, KeyType key_type) : key_type_(key_type) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "gatehouse-it-XXXXXX").string();
+  std::string pattern = (std::filesystem::temp_directory_path() / "gatehouse-it-XXXXXX").string();
   if (::mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
   port_ = FreePort();
 
@@ -788,8 +787,7 @@ void Deployment::Set(const std::string& section, const std::string& key, const c
   Set(section, key, std::string(value));
 }
 
-void Deployment::Set(const std::string& section, const std::string& key,
-                     const std::string& value) {
+void Deployment::Set(const std::string& section, const std::string& key, const std::string& value) {
   std::string literal = "\"";
   for (char c : value) {
     if (c == '"' || c == '\\') literal += '\\';
@@ -807,8 +805,7 @@ void Deployment::Set(const std::string& section, const std::string& key, bool va
   SetRaw(section, key, value ? "true" : "false");
 }
 
-void Deployment::SetRaw(const std::string& section, const std::string& key,
-                        std::string literal) {
+void Deployment::SetRaw(const std::string& section, const std::string& key, std::string literal) {
   auto it = std::find_if(values_.begin(), values_.end(),
                          [&](const auto& entry) { return entry.first == section; });
   if (it == values_.end()) {
@@ -851,8 +848,7 @@ std::filesystem::path Deployment::WriteConfig() const {
   return config_path();
 }
 
-void Deployment::WriteFile(const std::string& relative, std::string_view content,
-                           int mode) const {
+void Deployment::WriteFile(const std::string& relative, std::string_view content, int mode) const {
   std::filesystem::path path = dir_ / relative;
   std::filesystem::create_directories(path.parent_path());
   ::chmod(path.parent_path().c_str(), 0700);
@@ -880,8 +876,8 @@ bool Deployment::WriteCertificate(const std::string& common_name, bool atomic) {
     argv.insert(argv.end(), {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"});
   }
   argv.insert(argv.end(), {"-subj", "/CN=" + common_name, "-addext",
-                           "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
-                           key.string(), "-out", cert.string()});
+                           "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key.string(),
+                           "-out", cert.string()});
   CommandResult run = RunCommand(argv, Millis(20000));
   if (run.exit_code != 0) return false;
   ::chmod(key.c_str(), 0600);
@@ -898,9 +894,9 @@ std::uint16_t Deployment::EnableRedirect() {
   return redirect_port_;
 }
 
-std::unique_ptr<ServerProcess> ServerProcess::Spawn(
-    const std::vector<std::string>& args, const std::filesystem::path& dir,
-    const std::map<std::string, std::string>& env) {
+std::unique_ptr<ServerProcess> ServerProcess::Spawn(const std::vector<std::string>& args,
+                                                    const std::filesystem::path& dir,
+                                                    const std::map<std::string, std::string>& env) {
   std::unique_ptr<ServerProcess> proc(new ServerProcess());
   proc->dir_ = dir;
 
@@ -909,10 +905,8 @@ std::unique_ptr<ServerProcess> ServerProcess::Spawn(
   std::vector<char*> c_args = CStrings(argv);
   std::vector<std::string> envs = CleanEnvironment(env);
   std::vector<char*> c_env = CStrings(envs);
-  int out_fd = ::open((dir / "stdout.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      0600);
-  int err_fd = ::open((dir / "stderr.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      0600);
+  int out_fd = ::open((dir / "stdout.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int err_fd = ::open((dir / "stderr.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   std::string dir_text = dir.string();
   pid_t parent = ::getpid();
@@ -956,8 +950,7 @@ bool ServerProcess::WaitHealthy(std::uint16_t port, Millis timeout, std::string*
              Tail(Stderr());
       return false;
     }
-    auto response = Exchange(Connection::Kind::kTls, port, RawGet("/healthz"), Millis(1000),
-                             &last);
+    auto response = Exchange(Connection::Kind::kTls, port, RawGet("/healthz"), Millis(1000), &last);
     if (response && response->status == 200) return true;
     if (response) last = "status " + std::to_string(response->status);
     std::this_thread::sleep_for(Millis(50));
@@ -994,14 +987,13 @@ bool ServerProcess::Alive() {
 std::string ServerProcess::Stdout() const { return ReadWholeFile(dir_ / "stdout.log"); }
 std::string ServerProcess::Stderr() const { return ReadWholeFile(dir_ / "stderr.log"); }
 
-std::unique_ptr<RunningServer> StartServer(std::unique_ptr<Deployment> deployment,
-                                           std::string* why,
+std::unique_ptr<RunningServer> StartServer(std::unique_ptr<Deployment> deployment, std::string* why,
                                            const std::map<std::string, std::string>& env) {
   auto server = std::make_unique<RunningServer>();
   server->deployment = std::move(deployment);
   std::filesystem::path config = server->deployment->WriteConfig();
-  server->process = ServerProcess::Spawn({"serve", "--config", config.string()},
-                                         server->deployment->dir(), env);
+  server->process =
+      ServerProcess::Spawn({"serve", "--config", config.string()}, server->deployment->dir(), env);
   if (server->process == nullptr) {
     *why = "could not spawn " + GatehouseBinary();
     return nullptr;

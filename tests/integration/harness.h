@@ -86,8 +86,8 @@ bool IsWellFormedRequestId(std::string_view id);
 std::string RawGet(std::string_view target, bool close = true,
                    const std::vector<std::string>& extra_headers = {});
 // A POST with Content-Type and Content-Length set for `body`.
-std::string RawPost(std::string_view target, std::string_view content_type,
-                    std::string_view body, bool close = true);
+std::string RawPost(std::string_view target, std::string_view content_type, std::string_view body,
+                    bool close = true);
 
 // ---------------------------------------------------------------------------------------------
 // Network clients
@@ -101,8 +101,7 @@ class Connection {
   // with the reason in `*error` when given. `*refused` is set when the TCP connect itself
   // was refused (nobody listening).
   static std::unique_ptr<Connection> Open(Kind kind, std::uint16_t port, Millis timeout,
-                                          std::string* error = nullptr,
-                                          bool* refused = nullptr);
+                                          std::string* error = nullptr, bool* refused = nullptr);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -244,8 +243,7 @@ class Deployment {
   std::uint16_t port_ = 0;
   std::uint16_t redirect_port_ = 0;
   // section -> (key -> literal), both in insertion order.
-  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>
-      values_;
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> values_;
 };
 
 // How a child process ended.
@@ -300,8 +298,7 @@ struct RunningServer {
 
 // Writes the deployment's config and starts `gatehouse serve`, waiting until /healthz is
 // 200. Nullptr on failure with the reason (and the server's stderr tail) in `*why`.
-std::unique_ptr<RunningServer> StartServer(std::unique_ptr<Deployment> deployment,
-                                           std::string* why,
+std::unique_ptr<RunningServer> StartServer(std::unique_ptr<Deployment> deployment, std::string* why,
                                            const std::map<std::string, std::string>& env = {});
 
 // `gatehouse serve --config FILE` expected to refuse: runs it with a timeout (a server that

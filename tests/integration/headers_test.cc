@@ -62,8 +62,8 @@ TEST_F(Headers, PresentOn405) {
 }
 
 TEST_F(Headers, PresentOn400) {
-  auto response = CurlTls("/test/echo", {"-H", "Content-Type: application/json", "--data",
-                                         "{\"name\": "});
+  auto response =
+      CurlTls("/test/echo", {"-H", "Content-Type: application/json", "--data", "{\"name\": "});
 
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 400);
@@ -138,8 +138,8 @@ TEST_F(Headers, PresentOn503) {
   ASSERT_NE(idle1, nullptr) << error;
   auto idle2 = Connection::Open(Connection::Kind::kTls, limited->port(), Millis(3000), &error);
   ASSERT_NE(idle2, nullptr) << error;
-  auto third = Exchange(Connection::Kind::kTls, limited->port(), RawGet("/healthz"),
-                        Millis(5000), &error);
+  auto third =
+      Exchange(Connection::Kind::kTls, limited->port(), RawGet("/healthz"), Millis(5000), &error);
 
   ASSERT_TRUE(third) << error << "\nserver stderr:\n" << Tail(limited->process->Stderr());
   EXPECT_EQ(third->status, 503);

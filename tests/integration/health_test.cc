@@ -32,8 +32,7 @@ TEST_F(Health, HealthzOk) {
 
 TEST_F(Health, ReadyzOkWithSqlite) {
   std::string error;
-  auto response =
-      Exchange(Connection::Kind::kTls, port(), RawGet("/readyz"), Millis(5000), &error);
+  auto response = Exchange(Connection::Kind::kTls, port(), RawGet("/readyz"), Millis(5000), &error);
 
   ASSERT_TRUE(response) << error;
   EXPECT_EQ(response->status, 200) << response->body;
@@ -60,10 +59,10 @@ TEST(DevSetup, ScriptOutputServes) {
   std::uint16_t port = FreePort();
   std::uint16_t redirect = FreePort();
 
-  auto process = ServerProcess::Spawn({"serve", "--config", (dir / "gatehouse.toml").string()},
-                                      dir,
-                                      {{"GATEHOUSE_SERVER_PORT", std::to_string(port)},
-                                       {"GATEHOUSE_SERVER_REDIRECT_PORT", std::to_string(redirect)}});
+  auto process =
+      ServerProcess::Spawn({"serve", "--config", (dir / "gatehouse.toml").string()}, dir,
+                           {{"GATEHOUSE_SERVER_PORT", std::to_string(port)},
+                            {"GATEHOUSE_SERVER_REDIRECT_PORT", std::to_string(redirect)}});
   ASSERT_NE(process, nullptr);
   std::string why;
   ASSERT_TRUE(process->WaitHealthy(port, Millis(10000), &why)) << why;

@@ -26,8 +26,8 @@ std::unique_ptr<RunningServer> StartDrainServer(std::string* why) {
 std::future<std::optional<HttpResponse>> StartSlowRequest(std::uint16_t port, int ms,
                                                           std::string* error) {
   return std::async(std::launch::async, [port, ms, error] {
-    return Exchange(Connection::Kind::kTls, port,
-                    RawGet("/test/slow?ms=" + std::to_string(ms)), Millis(8000), error);
+    return Exchange(Connection::Kind::kTls, port, RawGet("/test/slow?ms=" + std::to_string(ms)),
+                    Millis(8000), error);
   });
 }
 
@@ -43,8 +43,8 @@ TEST(Drain, InFlightRequestCompletesAndExitZero) {
   auto response = slow.get();
   auto exit = server->process->WaitExit(Millis(5000));
 
-  ASSERT_TRUE(response) << "slow request lost during drain: " << slow_error
-                        << "\nstderr:\n" << Tail(server->process->Stderr());
+  ASSERT_TRUE(response) << "slow request lost during drain: " << slow_error << "\nstderr:\n"
+                        << Tail(server->process->Stderr());
   EXPECT_EQ(response->status, 200);
   ASSERT_TRUE(exit) << "still running 5 s after the drained request finished";
   EXPECT_TRUE(exit->exited) << "killed by signal " << exit->signal;
@@ -67,8 +67,8 @@ TEST(Drain, RefusesNewConnectionsWhileDraining) {
   auto deadline = Clock::now() + Millis(800);
   while (!refused && Clock::now() < deadline) {
     std::this_thread::sleep_for(Millis(50));
-    auto conn = Connection::Open(Connection::Kind::kTcp, server->port(), Millis(500), &last,
-                                 &refused);
+    auto conn =
+        Connection::Open(Connection::Kind::kTcp, server->port(), Millis(500), &last, &refused);
   }
   bool slow_still_running = slow.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
   auto response = slow.get();
@@ -162,8 +162,8 @@ TEST_F(Reload, BrokenCertificateKeepsOldOne) {
   server_->process->Signal(SIGHUP);
   std::this_thread::sleep_for(Millis(500));
   std::string error;
-  auto health = Exchange(Connection::Kind::kTls, server_->port(), RawGet("/healthz"),
-                         Millis(3000), &error);
+  auto health =
+      Exchange(Connection::Kind::kTls, server_->port(), RawGet("/healthz"), Millis(3000), &error);
 
   EXPECT_TRUE(server_->process->Alive()) << Tail(server_->process->Stderr());
   ASSERT_TRUE(health) << error;

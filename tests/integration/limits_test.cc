@@ -82,10 +82,9 @@ TEST_F(Limits, BodyOfExactlyMaxBytesAccepted) {
 
 TEST_F(Limits, BodyOneByteOverMaxGets413) {
   std::string error;
-  auto response =
-      Exchange(Connection::Kind::kTls, port(),
-               RawPost("/test/echo", "application/json", EchoBodyOfSize(kMaxBody + 1)),
-               Millis(5000), &error);
+  auto response = Exchange(Connection::Kind::kTls, port(),
+                           RawPost("/test/echo", "application/json", EchoBodyOfSize(kMaxBody + 1)),
+                           Millis(5000), &error);
 
   ASSERT_TRUE(response) << error;
   EXPECT_EQ(response->status, 413);
@@ -158,8 +157,8 @@ TEST_F(KeepAlive, PipelinedRequestsAnsweredInOrder) {
   auto conn = Connection::Open(Connection::Kind::kTls, port(), Millis(5000), &error);
   ASSERT_NE(conn, nullptr) << error;
 
-  ASSERT_TRUE(conn->Send(RawGet("/healthz", false) + RawGet("/no/such/route", false),
-                         Millis(3000)));
+  ASSERT_TRUE(
+      conn->Send(RawGet("/healthz", false) + RawGet("/no/such/route", false), Millis(3000)));
   auto first = conn->ReadResponse(Millis(3000));
   auto second = conn->ReadResponse(Millis(3000));
 

@@ -30,12 +30,14 @@ std::vector<Refusal> Refusals() {
   const std::string marker = std::string(kDevMarker) + "\n";
   return {
       {"TlsOff", [](Deployment& d) { d.Set("server", "tls", false); }, {{"tls"}}},
-      {"MasterKeyMissing", [](Deployment& d) { d.Unset("crypto", "master_key_file"); },
+      {"MasterKeyMissing",
+       [](Deployment& d) { d.Unset("crypto", "master_key_file"); },
        {{"master_key"}}},
       {"MasterKeyFileAbsent",
        [](Deployment& d) { d.Set("crypto", "master_key_file", "keys/absent.key"); },
        {{"master_key"}}},
-      {"HmacSecretMissing", [](Deployment& d) { d.Unset("tokens", "hmac_secret_file"); },
+      {"HmacSecretMissing",
+       [](Deployment& d) { d.Unset("tokens", "hmac_secret_file"); },
        {{"hmac_secret"}}},
       {"MasterKeyDevelopment",
        [marker](Deployment& d) {
@@ -60,15 +62,16 @@ std::vector<Refusal> Refusals() {
        },
        {{"master_key"}}},
       {"MasterKeyReadableByOthers",
-       [](Deployment& d) {
-         d.WriteFile("keys/master.key", "v1:" + RandomBase64(32) + "\n", 0644);
-       },
+       [](Deployment& d) { d.WriteFile("keys/master.key", "v1:" + RandomBase64(32) + "\n", 0644); },
        {{"master_key"}}},
-      {"LogLevelDebug", [](Deployment& d) { d.Set("log", "level", "debug"); },
+      {"LogLevelDebug",
+       [](Deployment& d) { d.Set("log", "level", "debug"); },
        {{"level", "debug"}}},
-      {"VerboseErrors", [](Deployment& d) { d.Set("server", "verbose_errors", true); },
+      {"VerboseErrors",
+       [](Deployment& d) { d.Set("server", "verbose_errors", true); },
        {{"verbose_errors"}}},
-      {"ExposeAdmin", [](Deployment& d) { d.Set("server", "expose_admin", true); },
+      {"ExposeAdmin",
+       [](Deployment& d) { d.Set("server", "expose_admin", true); },
        {{"expose_admin"}}},
       {"ExposeTestEndpoints",
        [](Deployment& d) { d.Set("server", "expose_test_endpoints", true); },
@@ -116,8 +119,8 @@ TEST(ProductionProfile, ValidConfigServes) {
   ASSERT_NE(server, nullptr) << why;
 
   std::string error;
-  auto ready = Exchange(Connection::Kind::kTls, server->port(), RawGet("/readyz"),
-                        Millis(5000), &error);
+  auto ready =
+      Exchange(Connection::Kind::kTls, server->port(), RawGet("/readyz"), Millis(5000), &error);
 
   ASSERT_TRUE(ready) << error;
   EXPECT_EQ(ready->status, 200);
@@ -129,8 +132,8 @@ TEST(ProductionProfile, TestEndpointsAbsent) {
   ASSERT_NE(server, nullptr) << why;
 
   std::string error;
-  auto response = Exchange(Connection::Kind::kTls, server->port(), RawGet("/test/error"),
-                           Millis(5000), &error);
+  auto response =
+      Exchange(Connection::Kind::kTls, server->port(), RawGet("/test/error"), Millis(5000), &error);
 
   ASSERT_TRUE(response) << error;
   EXPECT_EQ(response->status, 404);
@@ -147,7 +150,8 @@ TEST(ProductionProfile, NamesEveryProblem) {
   ASSERT_FALSE(run.timed_out) << "server started; stderr:\n" << Tail(run.err);
   EXPECT_NE(run.exit_code, 0);
   EXPECT_EQ(MissingNames(run.err, {{"tls"}, {"verbose_errors"}, {"expose_test_endpoints"}}), "")
-      << "stderr:\n" << Tail(run.err);
+      << "stderr:\n"
+      << Tail(run.err);
 }
 
 TEST(ProductionProfile, RefusalNeverPrintsSecret) {

@@ -16,8 +16,8 @@ class Redirect : public SharedServerTest<Redirect> {
  protected:
   std::optional<HttpResponse> Plain(const std::string& raw) {
     std::string error;
-    auto response = Exchange(Connection::Kind::kTcp, server().redirect_port(), raw,
-                             Millis(5000), &error);
+    auto response =
+        Exchange(Connection::Kind::kTcp, server().redirect_port(), raw, Millis(5000), &error);
     EXPECT_TRUE(response.has_value()) << error;
     return response;
   }
@@ -33,8 +33,8 @@ bool HasWhitespaceOrControl(std::string_view text) {
 }
 
 TEST_F(Redirect, GetAnswers308ToSamePathOverHttps) {
-  auto response = Plain("GET /same/path?q=1 HTTP/1.1\r\n" + HostLine() +
-                        "\r\nConnection: close\r\n\r\n");
+  auto response =
+      Plain("GET /same/path?q=1 HTTP/1.1\r\n" + HostLine() + "\r\nConnection: close\r\n\r\n");
 
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 308);
@@ -59,8 +59,8 @@ TEST_F(Redirect, PostAnswers308) {
 }
 
 TEST_F(Redirect, HostWithSpacesNotReflected) {
-  auto response = Plain(
-      "GET /x HTTP/1.1\r\nHost: evil.example attacker.example\r\nConnection: close\r\n\r\n");
+  auto response =
+      Plain("GET /x HTTP/1.1\r\nHost: evil.example attacker.example\r\nConnection: close\r\n\r\n");
 
   ASSERT_TRUE(response);
   EXPECT_TRUE(response->status == 308 || response->status == 400) << response->status;

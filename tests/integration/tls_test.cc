@@ -25,9 +25,9 @@ class Tls : public SharedServerTest<Tls> {
 
  protected:
   CommandResult SClient(const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = {"openssl", "s_client", "-connect",
-                                     "127.0.0.1:" + std::to_string(port()), "-servername",
-                                     "localhost"};
+    std::vector<std::string> argv = {"openssl",     "s_client",
+                                     "-connect",    "127.0.0.1:" + std::to_string(port()),
+                                     "-servername", "localhost"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunCommand(argv, Millis(10000));
   }
@@ -47,8 +47,7 @@ bool ServerRefused(const CommandResult& run) {
   bool client_side = ContainsNoCase(all, "no protocols available") ||
                      ContainsNoCase(all, "no ciphers available") ||
                      ContainsNoCase(all, "no cipher match") ||
-                     ContainsNoCase(all, "legacy sigalg") ||
-                     ContainsNoCase(all, "connect:errno");
+                     ContainsNoCase(all, "legacy sigalg") || ContainsNoCase(all, "connect:errno");
   return !HandshakeCompleted(run) && !client_side && !run.timed_out;
 }
 

@@ -34,7 +34,7 @@
 namespace gatehouse::store::testing {
 
 inline std::string PgClusterScript() {
-  return std::string(GATEHOUSE_TEST_VECTORS_DIR) + "/../../scripts/pg-test-cluster.sh";
+  return std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/pg-test-cluster.sh";
 }
 
 // Runs a shell command; returns its exit status and combined output.

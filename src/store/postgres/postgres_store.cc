@@ -276,30 +276,7 @@ Result<ConnPtr> Connect(const Secret& url, std::chrono::milliseconds wait_timeou
   return conn;
 }
 
-class PostgresTransaction final : public Transaction {
- public:
-  explicit PostgresTransaction(PGconn* conn) : conn_(conn) {}
-
-  Result<Rows> Query(std::string_view sql, const Params& params) override {
-    return Track(QueryOn(conn_, sql, params));
-  }
-  Result<std::int64_t> Execute(std::string_view sql, const Params& params) override {
-    return Track(ExecuteOn(conn_, sql, params));
-  }
-  std::string_view backend_name() const override { return "postgres"; }
-
-  bool had_failure() const { return had_failure_; }
-
- private:
-  template <typename T>
-  Result<T> Track(Result<T> result) {
-    if (!result.ok()) had_failure_ = true;
-    return result;
-  }
-
-  PGconn* conn_;
-  bool had_failure_ = false;
-};
+using PostgresTransaction = internal::TrackingTransaction<PGconn*, QueryOn, ExecuteOn>;
 
 class PostgresStore final : public Store {
  public:
@@ -341,7 +318,7 @@ class PostgresStore final : public Store {
       }
     } guard{conn};
 
-    PostgresTransaction tx(conn);
+    PostgresTransaction tx(conn, "postgres");
     Status result = [&] {
       TransactionScope scope(this);
       return body(tx);

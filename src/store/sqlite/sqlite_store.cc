@@ -181,30 +181,7 @@ Result<std::int64_t> ExecuteOn(sqlite3* db, std::string_view sql, const Params& 
   return static_cast<std::int64_t>(sqlite3_changes64(db));
 }
 
-class SqliteTransaction final : public Transaction {
- public:
-  explicit SqliteTransaction(sqlite3* db) : db_(db) {}
-
-  Result<Rows> Query(std::string_view sql, const Params& params) override {
-    return Track(QueryOn(db_, sql, params));
-  }
-  Result<std::int64_t> Execute(std::string_view sql, const Params& params) override {
-    return Track(ExecuteOn(db_, sql, params));
-  }
-  std::string_view backend_name() const override { return "sqlite"; }
-
-  bool had_failure() const { return had_failure_; }
-
- private:
-  template <typename T>
-  Result<T> Track(Result<T> result) {
-    if (!result.ok()) had_failure_ = true;
-    return result;
-  }
-
-  sqlite3* db_;
-  bool had_failure_ = false;
-};
+using SqliteTransaction = internal::TrackingTransaction<sqlite3*, QueryOn, ExecuteOn>;
 
 class SqliteStore final : public Store {
  public:
@@ -263,7 +240,7 @@ class SqliteStore final : public Store {
       }
     } guard{db};
 
-    SqliteTransaction tx(db);
+    SqliteTransaction tx(db, "sqlite");
     Status result = [&] {
       TransactionScope scope(this);
       return body(tx);
