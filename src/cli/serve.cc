@@ -54,6 +54,8 @@ http::ServerOptions ServerOptionsFrom(const core::Config& config) {
   options.drain_timeout = s.drain_timeout;
   options.max_connections = s.max_connections;
   options.handle_signals = true;
+  // With the access log off, the server skips building the record at all.
+  if (config.log.access_log == "off") return options;
   options.access_log = [](const http::AccessRecord& r) {
     log::Access({.time = std::chrono::system_clock::now() -
                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
