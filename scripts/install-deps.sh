@@ -8,9 +8,9 @@ BUILD_PKGS=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsodium-dev libsqlite3-dev libpq-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
 )
-TEST_PKGS=(openssl curl postgresql sqlite3 procps)
+TEST_PKGS=(openssl curl postgresql redis-server sqlite3 procps)
 BENCH_PKGS=(nginx-light wrk util-linux iproute2)
 
 want=("${BUILD_PKGS[@]}")
