@@ -19,6 +19,24 @@ std::span<const Migration> BuiltinMigrations() {
                          " value TEXT NOT NULL,"
                          " updated_at BIGINT NOT NULL)"},
       },
+      {
+          .version = 2,
+          .name = "accounts",
+          // Personal data only as envelopes (email_enc, phone_enc, display_name_enc);
+          // email_index is an HMAC blind index of the normalised email, unique.
+          // password_hash is NULL for accounts that sign in only through a provider.
+          .statements = {"CREATE TABLE accounts ("
+                         " id TEXT PRIMARY KEY,"
+                         " email_index TEXT NOT NULL UNIQUE,"
+                         " email_enc TEXT NOT NULL,"
+                         " phone_enc TEXT,"
+                         " display_name_enc TEXT,"
+                         " password_hash TEXT,"
+                         " status TEXT NOT NULL DEFAULT 'active',"
+                         " created_at BIGINT NOT NULL,"
+                         " updated_at BIGINT NOT NULL,"
+                         " password_changed_at BIGINT)"},
+      },
   };
   return kMigrations;
 }
