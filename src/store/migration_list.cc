@@ -37,6 +37,40 @@ std::span<const Migration> BuiltinMigrations() {
                          " updated_at BIGINT NOT NULL,"
                          " password_changed_at BIGINT)"},
       },
+      {
+          .version = 3,
+          .name = "sessions_and_refresh_tokens",
+          // ip_enc is an envelope (personal data). A refresh token is stored only as its
+          // SHA-256; successor_enc holds the successor's text encrypted, for the replay
+          // grace window only.
+          .statements =
+              {"CREATE TABLE sessions ("
+               " id TEXT PRIMARY KEY,"
+               " account_id TEXT NOT NULL,"
+               " created_at BIGINT NOT NULL,"
+               " absolute_expires_at BIGINT NOT NULL,"
+               " last_seen_at BIGINT NOT NULL,"
+               " revoked_at BIGINT,"
+               " revoke_reason TEXT,"
+               " fingerprint TEXT NOT NULL,"
+               " ip_enc TEXT,"
+               " user_agent TEXT NOT NULL,"
+               " amr TEXT NOT NULL)",
+               "CREATE INDEX sessions_by_account ON sessions (account_id, created_at)",
+               "CREATE TABLE refresh_tokens ("
+               " token_hash TEXT PRIMARY KEY,"
+               " family_id TEXT NOT NULL,"
+               " session_id TEXT NOT NULL,"
+               " account_id TEXT NOT NULL,"
+               " created_at BIGINT NOT NULL,"
+               " expires_at BIGINT NOT NULL,"
+               " used_at BIGINT,"
+               " revoked_at BIGINT,"
+               " successor_hash TEXT,"
+               " successor_enc TEXT)",
+               "CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id)",
+               "CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id)"},
+      },
   };
   return kMigrations;
 }
