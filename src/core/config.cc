@@ -397,6 +397,17 @@ void CheckCrossKeys(const Config& config, Problems& problems) {
         "store.postgres_url_file, GATEHOUSE_STORE_POSTGRES_URL_FILE or "
         "GATEHOUSE_STORE_POSTGRES_URL");
   }
+  if (config.tokens.algorithm != TokenAlgorithm::kHs256 && !config.tokens.signing_key.present()) {
+    problems.Add("tokens.signing_key: required when tokens.algorithm = \"" +
+                 std::string(TokenAlgorithmName(config.tokens.algorithm)) +
+                 "\"; set tokens.signing_key_file or GATEHOUSE_TOKENS_SIGNING_KEY_FILE");
+  }
+  if (config.sessions.idle_timeout > config.sessions.absolute_timeout) {
+    problems.Add("sessions.idle_timeout_s: must not exceed sessions.absolute_timeout_s");
+  }
+  if (config.passwords.min_bytes > config.passwords.max_bytes) {
+    problems.Add("passwords.min_bytes: must not exceed passwords.max_bytes");
+  }
 }
 
 std::string JoinLines(const std::vector<std::string>& lines) {
@@ -431,6 +442,26 @@ std::optional<Profile> ParseProfile(std::string_view name) {
 
 std::string_view StoreDriverName(StoreDriver driver) {
   return driver == StoreDriver::kPostgres ? "postgres" : "sqlite";
+}
+
+std::string_view TokenAlgorithmName(TokenAlgorithm algorithm) {
+  switch (algorithm) {
+    case TokenAlgorithm::kHs256:
+      return "HS256";
+    case TokenAlgorithm::kEdDsa:
+      return "EdDSA";
+    case TokenAlgorithm::kEs256:
+      return "ES256";
+  }
+  return "HS256";
+}
+
+std::string_view SessionLimitPolicyName(SessionLimitPolicy policy) {
+  return policy == SessionLimitPolicy::kRefuseNew ? "refuse_new" : "evict_oldest";
+}
+
+std::string_view StateDriverName(StateDriver driver) {
+  return driver == StateDriver::kRedis ? "redis" : "memory";
 }
 
 std::string_view RateLimitStrictnessName(RateLimitStrictness strictness) {

@@ -111,8 +111,63 @@ struct CryptoConfig {
   bool require_encryption = false;  // Profile default: true in staging and production.
 };
 
+// Signing algorithm of access tokens (RFC 7518 / RFC 8037 names).
+enum class TokenAlgorithm : std::uint8_t { kHs256, kEdDsa, kEs256 };
+std::string_view TokenAlgorithmName(TokenAlgorithm algorithm);
+
 struct TokensConfig {
-  SecretSetting hmac_secret;
+  TokenAlgorithm algorithm = TokenAlgorithm::kHs256;
+  SecretSetting hmac_secret;           // HS256 signing secret, >= 32 bytes.
+  SecretSetting previous_hmac_secret;  // Optional: still verifies during a rotation.
+  SecretSetting signing_key;           // EdDSA/ES256: PEM (PKCS#8) private key.
+  // Optional PEM public key of the previous signing key: still verifies, and stays in the
+  // JWKS, until the tokens it signed have expired.
+  std::filesystem::path previous_public_key_file;
+  std::string issuer = "gatehouse";
+  std::string audience = "gatehouse";
+  std::chrono::seconds access_ttl{24 * 3600};
+  std::chrono::seconds refresh_ttl{7 * 24 * 3600};
+  std::chrono::seconds leeway{30};
+  // A refresh token replayed within this window (concurrent refreshes by one client)
+  // gets the same successor instead of revoking the family.
+  std::chrono::seconds refresh_grace{10};
+};
+
+enum class SessionLimitPolicy : std::uint8_t { kEvictOldest, kRefuseNew };
+std::string_view SessionLimitPolicyName(SessionLimitPolicy policy);
+
+struct SessionsConfig {
+  std::chrono::seconds idle_timeout{30 * 60};
+  std::chrono::seconds absolute_timeout{8 * 3600};
+  unsigned max_per_user = 5;
+  SessionLimitPolicy limit_policy = SessionLimitPolicy::kEvictOldest;
+  // Request traits hashed into the device fingerprint, comma-separated, from
+  // "user_agent", "accept_language", "client_ip", "ip_prefix".
+  std::string fingerprint = "user_agent,accept_language";
+  // Origins allowed for unsafe methods authenticated by cookie, comma-separated
+  // ("https://app.example.com"). Empty: only the service's own origin.
+  std::string allowed_origins;
+};
+
+enum class StateDriver : std::uint8_t { kMemory, kRedis };
+std::string_view StateDriverName(StateDriver driver);
+
+struct StateConfig {
+  StateDriver driver = StateDriver::kMemory;
+  std::string redis_host = "127.0.0.1";
+  std::uint16_t redis_port = 6379;
+  SecretSetting redis_password;  // Required in production when driver is redis.
+  std::string prefix = "gh:";
+  std::size_t max_entries = 1'000'000;  // Memory driver: entries kept at most.
+  std::chrono::milliseconds redis_timeout{250};
+};
+
+struct PasswordsConfig {
+  unsigned min_bytes = 8;
+  unsigned max_bytes = 256;
+  bool require_complexity = true;
+  // Common-password list, one per line. Empty: the list shipped in data/.
+  std::filesystem::path blocklist_file;
 };
 
 struct StoreConfig {
@@ -132,6 +187,9 @@ struct Config {
   LogConfig log;
   CryptoConfig crypto;
   TokensConfig tokens;
+  SessionsConfig sessions;
+  StateConfig state;
+  PasswordsConfig passwords;
   StoreConfig store;
   RateLimitConfig rate_limit;
 

@@ -20,11 +20,14 @@ void Store(std::chrono::milliseconds& field, std::int64_t n) {
   field = std::chrono::milliseconds(n);
 }
 
+void Store(std::chrono::seconds& field, std::int64_t n) { field = std::chrono::seconds(n); }
+
 template <std::integral T>
 std::int64_t Load(const T& field) {
   return static_cast<std::int64_t>(field);
 }
 std::int64_t Load(const std::chrono::milliseconds& field) { return field.count(); }
+std::int64_t Load(const std::chrono::seconds& field) { return field.count(); }
 
 std::filesystem::path Resolve(const std::string& text, const Origin& origin) {
   if (text.empty()) return {};
@@ -168,6 +171,95 @@ std::optional<StoreDriver> ParseStoreDriver(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<TokenAlgorithm> ParseTokenAlgorithm(std::string_view name) {
+  for (auto a : {TokenAlgorithm::kHs256, TokenAlgorithm::kEdDsa, TokenAlgorithm::kEs256}) {
+    if (TokenAlgorithmName(a) == name) return a;
+  }
+  return std::nullopt;
+}
+
+std::optional<SessionLimitPolicy> ParseLimitPolicy(std::string_view name) {
+  for (auto p : {SessionLimitPolicy::kEvictOldest, SessionLimitPolicy::kRefuseNew}) {
+    if (SessionLimitPolicyName(p) == name) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<StateDriver> ParseStateDriver(std::string_view name) {
+  for (auto d : {StateDriver::kMemory, StateDriver::kRedis}) {
+    if (StateDriverName(d) == name) return d;
+  }
+  return std::nullopt;
+}
+
+// A token claim value: printable ASCII without quotes or backslashes, 1..256 bytes.
+std::string CheckClaimText(const std::string& text) {
+  if (text.empty() || text.size() > 256) return "must be 1..256 characters";
+  for (unsigned char ch : text) {
+    if (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '\\') {
+      return "must be printable ASCII without spaces, quotes or backslashes";
+    }
+  }
+  return {};
+}
+
+// A comma-separated list of fingerprint traits.
+std::string CheckFingerprintTraits(const std::string& text) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view trait = rest.substr(0, comma);
+    if (trait != "user_agent" && trait != "accept_language" && trait != "client_ip" &&
+        trait != "ip_prefix") {
+      return "must list traits from \"user_agent\", \"accept_language\", \"client_ip\","
+             " \"ip_prefix\", separated by commas";
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+// A comma-separated list of origins ("https://host[:port]"), each without a path.
+std::string CheckOrigins(const std::string& text) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view origin = rest.substr(0, comma);
+    const bool scheme = origin.starts_with("https://") || origin.starts_with("http://");
+    const std::size_t host_start = origin.find("://") + 3;
+    if (!scheme || origin.size() <= host_start ||
+        origin.find('/', host_start) != std::string_view::npos) {
+      return "must be origins like \"https://app.example.com\", separated by commas";
+    }
+    for (unsigned char ch : origin) {
+      if (ch < 0x21 || ch > 0x7e) return "must not contain spaces or control characters";
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+// A Redis key prefix: short, printable, no spaces.
+std::string CheckStatePrefix(const std::string& text) {
+  if (text.size() > 32) return "must be at most 32 characters";
+  for (unsigned char ch : text) {
+    if (ch < 0x21 || ch > 0x7e) return "must be printable ASCII without spaces";
+  }
+  return {};
+}
+
+std::string AnyHost(const std::string& text) {
+  if (text.empty() || text.size() > 253) return "must be a host name or address";
+  for (unsigned char ch : text) {
+    if (!(std::isalnum(ch) != 0 || ch == '.' || ch == '-' || ch == ':')) {
+      return "must be a host name or address";
+    }
+  }
+  return {};
+}
+
 std::optional<RateLimitStrictness> ParseStrictness(std::string_view name) {
   for (auto s : {RateLimitStrictness::kRelaxed, RateLimitStrictness::kStandard,
                  RateLimitStrictness::kStrict}) {
@@ -268,9 +360,86 @@ std::vector<KeySpec> BuildKeySpecs() {
       "crypto", "require_encryption",
       [](auto& c) -> auto& { return c.crypto.require_encryption; }));
 
+  specs.push_back(EnumKey<TokenAlgorithm>(
+      "tokens", "algorithm", "\"HS256\", \"EdDSA\", \"ES256\"", ParseTokenAlgorithm,
+      TokenAlgorithmName, [](auto& c) -> auto& { return c.tokens.algorithm; }));
   specs.push_back(SecretFileKey(
       "tokens", "hmac_secret_file", "hmac_secret",
       [](auto& c) -> auto& { return c.tokens.hmac_secret; }));
+  specs.push_back(SecretFileKey(
+      "tokens", "previous_hmac_secret_file", "previous_hmac_secret",
+      [](auto& c) -> auto& { return c.tokens.previous_hmac_secret; }));
+  specs.push_back(SecretFileKey(
+      "tokens", "signing_key_file", "signing_key",
+      [](auto& c) -> auto& { return c.tokens.signing_key; }));
+  specs.push_back(PathKey(
+      "tokens", "previous_public_key_file",
+      [](auto& c) -> auto& { return c.tokens.previous_public_key_file; }));
+  specs.push_back(StringKey(
+      "tokens", "issuer", CheckClaimText, [](auto& c) -> auto& { return c.tokens.issuer; }));
+  specs.push_back(StringKey(
+      "tokens", "audience", CheckClaimText, [](auto& c) -> auto& { return c.tokens.audience; }));
+  specs.push_back(IntKey(
+      "tokens", "access_ttl_s", 60, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.tokens.access_ttl; }));
+  specs.push_back(IntKey(
+      "tokens", "refresh_ttl_s", 300, 90 * 24 * 3600,
+      [](auto& c) -> auto& { return c.tokens.refresh_ttl; }));
+  specs.push_back(IntKey(
+      "tokens", "leeway_s", 0, 300, [](auto& c) -> auto& { return c.tokens.leeway; }));
+  specs.push_back(IntKey(
+      "tokens", "refresh_grace_s", 0, 120,
+      [](auto& c) -> auto& { return c.tokens.refresh_grace; }));
+
+  specs.push_back(IntKey(
+      "sessions", "idle_timeout_s", 60, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.sessions.idle_timeout; }));
+  specs.push_back(IntKey(
+      "sessions", "absolute_timeout_s", 300, 90 * 24 * 3600,
+      [](auto& c) -> auto& { return c.sessions.absolute_timeout; }));
+  specs.push_back(IntKey(
+      "sessions", "max_per_user", 1, 1000,
+      [](auto& c) -> auto& { return c.sessions.max_per_user; }));
+  specs.push_back(EnumKey<SessionLimitPolicy>(
+      "sessions", "limit_policy", "\"evict_oldest\", \"refuse_new\"", ParseLimitPolicy,
+      SessionLimitPolicyName, [](auto& c) -> auto& { return c.sessions.limit_policy; }));
+  specs.push_back(StringKey(
+      "sessions", "fingerprint", CheckFingerprintTraits,
+      [](auto& c) -> auto& { return c.sessions.fingerprint; }));
+  specs.push_back(StringKey(
+      "sessions", "allowed_origins", CheckOrigins,
+      [](auto& c) -> auto& { return c.sessions.allowed_origins; }));
+
+  specs.push_back(EnumKey<StateDriver>(
+      "state", "driver", "\"memory\", \"redis\"", ParseStateDriver, StateDriverName,
+      [](auto& c) -> auto& { return c.state.driver; }));
+  specs.push_back(StringKey(
+      "state", "redis_host", AnyHost, [](auto& c) -> auto& { return c.state.redis_host; }));
+  specs.push_back(IntKey(
+      "state", "redis_port", 1, kMaxPort, [](auto& c) -> auto& { return c.state.redis_port; }));
+  specs.push_back(SecretFileKey(
+      "state", "redis_password_file", "redis_password",
+      [](auto& c) -> auto& { return c.state.redis_password; }));
+  specs.push_back(StringKey(
+      "state", "prefix", CheckStatePrefix, [](auto& c) -> auto& { return c.state.prefix; }));
+  specs.push_back(IntKey(
+      "state", "max_entries", 1000, 100'000'000,
+      [](auto& c) -> auto& { return c.state.max_entries; }));
+  specs.push_back(IntKey(
+      "state", "redis_timeout_ms", 10, 60'000,
+      [](auto& c) -> auto& { return c.state.redis_timeout; }));
+
+  specs.push_back(IntKey(
+      "passwords", "min_bytes", 8, 64, [](auto& c) -> auto& { return c.passwords.min_bytes; }));
+  specs.push_back(IntKey(
+      "passwords", "max_bytes", 64, 4096,
+      [](auto& c) -> auto& { return c.passwords.max_bytes; }));
+  specs.push_back(BoolKey(
+      "passwords", "require_complexity",
+      [](auto& c) -> auto& { return c.passwords.require_complexity; }));
+  specs.push_back(PathKey(
+      "passwords", "blocklist_file",
+      [](auto& c) -> auto& { return c.passwords.blocklist_file; }));
 
   specs.push_back(EnumKey<StoreDriver>(
       "store", "driver", "\"sqlite\", \"postgres\"", ParseStoreDriver, StoreDriverName,
@@ -316,6 +485,14 @@ const std::vector<SecretSpec>& SecretSpecs() {
        [](const Config& c) -> const SecretSetting& { return c.crypto.master_key; }},
       {"tokens", "hmac_secret", [](Config& c) -> SecretSetting& { return c.tokens.hmac_secret; },
        [](const Config& c) -> const SecretSetting& { return c.tokens.hmac_secret; }},
+      {"tokens", "previous_hmac_secret",
+       [](Config& c) -> SecretSetting& { return c.tokens.previous_hmac_secret; },
+       [](const Config& c) -> const SecretSetting& { return c.tokens.previous_hmac_secret; }},
+      {"tokens", "signing_key", [](Config& c) -> SecretSetting& { return c.tokens.signing_key; },
+       [](const Config& c) -> const SecretSetting& { return c.tokens.signing_key; }},
+      {"state", "redis_password",
+       [](Config& c) -> SecretSetting& { return c.state.redis_password; },
+       [](const Config& c) -> const SecretSetting& { return c.state.redis_password; }},
       {"store", "postgres_url", [](Config& c) -> SecretSetting& { return c.store.postgres_url; },
        [](const Config& c) -> const SecretSetting& { return c.store.postgres_url; }},
   };
@@ -323,8 +500,9 @@ const std::vector<SecretSpec>& SecretSpecs() {
 }
 
 const std::vector<std::string_view>& Sections() {
-  static const std::vector<std::string_view> sections = {"server", "log",   "crypto",
-                                                         "tokens", "store", "rate_limit"};
+  static const std::vector<std::string_view> sections = {
+      "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
+      "rate_limit"};
   return sections;
 }
 

@@ -70,13 +70,31 @@ std::vector<Finding> Evaluate(const Config& config) {
                                         std::to_string(config.crypto.master_key.size()) + ")"});
   }
 
-  CheckSecret(config.tokens.hmac_secret, "tokens", "hmac_secret", true, findings);
-  // RFC 7518 section 3.2: an HS256 key shorter than the hash output makes forging tokens
-  // by brute force easier; refused in staging too.
-  if (config.tokens.hmac_secret.present() && config.tokens.hmac_secret.size() < kMinSecretBytes) {
-    findings.push_back(
-        {Severity::kStagingError, "tokens.hmac_secret: must be at least 32 bytes (has " +
-                                      std::to_string(config.tokens.hmac_secret.size()) + ")"});
+  // The secret that signs access tokens: the HMAC key for HS256, the private key otherwise.
+  if (config.tokens.algorithm == TokenAlgorithm::kHs256) {
+    CheckSecret(config.tokens.hmac_secret, "tokens", "hmac_secret", true, findings);
+    // RFC 7518 section 3.2: an HS256 key shorter than the hash output makes forging tokens
+    // by brute force easier; refused in staging too.
+    if (config.tokens.hmac_secret.present() &&
+        config.tokens.hmac_secret.size() < kMinSecretBytes) {
+      findings.push_back(
+          {Severity::kStagingError, "tokens.hmac_secret: must be at least 32 bytes (has " +
+                                        std::to_string(config.tokens.hmac_secret.size()) + ")"});
+    }
+  } else {
+    CheckSecret(config.tokens.signing_key, "tokens", "signing_key", false, findings);
+  }
+  if (config.tokens.previous_hmac_secret.present() &&
+      config.tokens.previous_hmac_secret.size() < kMinSecretBytes) {
+    findings.push_back({Severity::kStagingError,
+                        "tokens.previous_hmac_secret: must be at least 32 bytes (has " +
+                            std::to_string(config.tokens.previous_hmac_secret.size()) + ")"});
+  }
+
+  // A Redis without a password lets anyone on its network lift deny-list entries and
+  // lockouts.
+  if (config.state.driver == StateDriver::kRedis) {
+    CheckSecret(config.state.redis_password, "state", "redis_password", true, findings);
   }
 
   if (config.store.driver == StoreDriver::kPostgres) {

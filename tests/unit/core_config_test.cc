@@ -509,7 +509,16 @@ INSTANTIATE_TEST_SUITE_P(
         ProblemCase{"ExposeTestEndpoints", [](Config& c) { c.server.expose_test_endpoints = true; },
                     "server.expose_test_endpoints:", false},
         ProblemCase{"EncryptionOff", [](Config& c) { c.crypto.require_encryption = false; },
-                    "crypto.require_encryption:", false}),
+                    "crypto.require_encryption:", false},
+        ProblemCase{"SigningKeyMissing",
+                    [](Config& c) { c.tokens.algorithm = TokenAlgorithm::kEdDsa; },
+                    "tokens.signing_key: missing", true},
+        ProblemCase{"ShortPreviousHmac",
+                    [](Config& c) { c.tokens.previous_hmac_secret.value = Secret("short"); },
+                    "tokens.previous_hmac_secret: must be at least 32 bytes (has 5)", true},
+        ProblemCase{"RedisPasswordMissing",
+                    [](Config& c) { c.state.driver = StateDriver::kRedis; },
+                    "state.redis_password: missing", true}),
     [](const testing::TestParamInfo<ProblemCase>& info) { return info.param.name; });
 
 TEST(ProfileRules, WeakSecretList) {
@@ -631,6 +640,85 @@ TEST(RenderMasked, IsTomlWithTheEffectiveValues) {
   EXPECT_EQ(parsed["server"]["cert_file"].value<std::string>(),
             (dir.path() / "tls/cert.pem").string());
   EXPECT_EQ(parsed["rate_limit"]["strictness"].value<std::string>(), "relaxed");
+}
+
+}  // namespace
+}  // namespace gatehouse::core
+
+namespace gatehouse::core {
+namespace {
+
+TEST(ConfigAuthKeys, ReadsTokenSessionStateAndPasswordKeys) {
+  TempDir dir;
+  dir.Write("signing.pem", "-----BEGIN PRIVATE KEY-----\nnot parsed here\n");
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[tokens]
+algorithm = "EdDSA"
+signing_key_file = "signing.pem"
+issuer = "https://auth.example.com"
+access_ttl_s = 900
+refresh_grace_s = 5
+[sessions]
+idle_timeout_s = 600
+max_per_user = 3
+limit_policy = "refuse_new"
+fingerprint = "user_agent,ip_prefix"
+allowed_origins = "https://app.example.com,http://localhost:3000"
+[state]
+driver = "redis"
+redis_port = 6380
+[passwords]
+min_bytes = 12
+require_complexity = false
+)");
+  auto config = LoadConfig(file, {});
+  ASSERT_TRUE(config.ok()) << Detail(config);
+  EXPECT_EQ(config->tokens.algorithm, TokenAlgorithm::kEdDsa);
+  EXPECT_TRUE(config->tokens.signing_key.present());
+  EXPECT_EQ(config->tokens.issuer, "https://auth.example.com");
+  EXPECT_EQ(config->tokens.access_ttl, std::chrono::seconds(900));
+  EXPECT_EQ(config->tokens.refresh_grace, std::chrono::seconds(5));
+  EXPECT_EQ(config->sessions.idle_timeout, std::chrono::seconds(600));
+  EXPECT_EQ(config->sessions.max_per_user, 3u);
+  EXPECT_EQ(config->sessions.limit_policy, SessionLimitPolicy::kRefuseNew);
+  EXPECT_EQ(config->state.driver, StateDriver::kRedis);
+  EXPECT_EQ(config->state.redis_port, 6380);
+  EXPECT_EQ(config->passwords.min_bytes, 12u);
+  EXPECT_FALSE(config->passwords.require_complexity);
+}
+
+TEST(ConfigAuthKeys, RefusesBadValuesNamingTheKey) {
+  TempDir dir;
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[tokens]
+algorithm = "none"
+issuer = "has space"
+[sessions]
+idle_timeout_s = 40000
+absolute_timeout_s = 30000
+fingerprint = "user_agent,shoe_size"
+allowed_origins = "https://app.example.com/path"
+[passwords]
+min_bytes = 7
+)");
+  auto config = LoadConfig(file, {});
+  ASSERT_FALSE(config.ok());
+  auto problems = ConfigProblems(config.error());
+  EXPECT_TRUE(HasProblemStartingWith(problems, "tokens.algorithm: must be one of"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "tokens.issuer:"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "sessions.idle_timeout_s: must not exceed"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "sessions.fingerprint:"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "sessions.allowed_origins:"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "passwords.min_bytes: must be 8..64"));
+}
+
+TEST(ConfigAuthKeys, AsymmetricAlgorithmNeedsASigningKey) {
+  TempDir dir;
+  auto file =
+      dir.Write("gatehouse.toml", std::string(kMinimal) + "[tokens]\nalgorithm = \"ES256\"\n");
+  auto config = LoadConfig(file, {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(HasProblemStartingWith(ConfigProblems(config.error()), "tokens.signing_key:"));
 }
 
 }  // namespace
