@@ -1,0 +1,103 @@
+#include "auth/live_sessions.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace gatehouse::auth {
+namespace {
+
+std::string SessionKey(std::string_view id) { return "ses:" + std::string(id); }
+std::string DenyKey(std::string_view jti) { return "deny:" + std::string(jti); }
+
+std::string Encode(const LiveSession& s) {
+  return s.account_id + "|" + std::to_string(s.absolute_expires_at) + "|" + s.fingerprint + "|" +
+         std::to_string(s.last_seen);
+}
+
+bool ParseInt(std::string_view text, std::int64_t& out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+std::optional<LiveSession> Decode(std::string_view text) {
+  LiveSession s;
+  std::string_view parts[4];
+  for (int i = 0; i < 3; ++i) {
+    const std::size_t bar = text.find('|');
+    if (bar == std::string_view::npos) return std::nullopt;
+    parts[i] = text.substr(0, bar);
+    text.remove_prefix(bar + 1);
+  }
+  parts[3] = text;
+  if (parts[0].empty() || !ParseInt(parts[1], s.absolute_expires_at) ||
+      !ParseInt(parts[3], s.last_seen)) {
+    return std::nullopt;
+  }
+  s.account_id = std::string(parts[0]);
+  s.fingerprint = std::string(parts[2]);
+  return s;
+}
+
+}  // namespace
+
+std::int64_t LiveSessions::Now() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch())
+      .count();
+}
+
+std::chrono::milliseconds LiveSessions::TtlFor(const LiveSession& session) const {
+  // The entry lives for the idle window, but never past the absolute expiry.
+  const std::int64_t remaining = session.absolute_expires_at - Now();
+  return std::chrono::seconds(std::max<std::int64_t>(0, std::min(idle_.count(), remaining)));
+}
+
+Status LiveSessions::Start(std::string_view session_id, const LiveSession& session) {
+  LiveSession copy = session;
+  copy.last_seen = Now();
+  const auto ttl = TtlFor(copy);
+  if (ttl.count() <= 0) return InvalidArgument("session already expired");
+  return state_.Set(SessionKey(session_id), Encode(copy), ttl);
+}
+
+Result<std::optional<LiveSession>> LiveSessions::Find(std::string_view session_id) {
+  auto value = state_.Get(SessionKey(session_id));
+  if (!value.ok()) return std::move(value).error();
+  if (!*value) return std::optional<LiveSession>();
+  std::optional<LiveSession> session = Decode(**value);
+  if (!session) return Internal("malformed live session entry");
+  // The state's TTL enforces the idle timeout; the absolute expiry is checked here too,
+  // so a clock or TTL mismatch can only end a session early, never extend it.
+  const std::int64_t now = Now();
+  if (now >= session->absolute_expires_at || now - session->last_seen > idle_.count()) {
+    return std::optional<LiveSession>();
+  }
+  return session;
+}
+
+Status LiveSessions::Touch(std::string_view session_id, LiveSession& session) {
+  const std::int64_t now = Now();
+  if (now - session.last_seen < touch_interval_.count()) return Ok();
+  session.last_seen = now;
+  const auto ttl = TtlFor(session);
+  if (ttl.count() <= 0) return End(session_id);
+  return state_.Set(SessionKey(session_id), Encode(session), ttl);
+}
+
+Status LiveSessions::End(std::string_view session_id) {
+  auto deleted = state_.Delete(SessionKey(session_id));
+  if (!deleted.ok()) return std::move(deleted).error();
+  return Ok();
+}
+
+Status LiveSessions::Deny(std::string_view jti, std::int64_t expires_at) {
+  // Kept one extra minute so verification leeway cannot outlast the entry.
+  const std::int64_t seconds = expires_at - Now() + 60;
+  if (seconds <= 0) return Ok();
+  return state_.Set(DenyKey(jti), "1", std::chrono::seconds(seconds));
+}
+
+Result<bool> LiveSessions::IsDenied(std::string_view jti) {
+  return state_.Exists(DenyKey(jti));
+}
+
+}  // namespace gatehouse::auth
