@@ -6,7 +6,10 @@
 #include <memory>
 #include <optional>
 
+#include "audit/events.h"
 #include "cli/app_routes.h"
+#include "cli/auth_setup.h"
+#include "cli/periodic_task.h"
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -17,6 +20,7 @@
 #include "http/pipeline.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "state/state.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -107,15 +111,19 @@ int RunServe(const char* config_path) {
   }
 
   // Key material: the master key ring every encrypted field derives its key from.
-  std::optional<crypto::KeyRing> keyring;
-  if (config.crypto.master_key.present()) {
-    auto parsed = crypto::KeyRing::Parse(config.crypto.master_key.value);
-    if (!parsed.ok()) {
-      ReportStartupError("crypto.master_key", parsed.error());
-      return kExitUsage;
-    }
-    keyring.emplace(std::move(parsed).value());
+  // Accounts hold personal data, so there is no running without it.
+  if (!config.crypto.master_key.present()) {
+    ReportStartupError("crypto.master_key",
+                       Error(ErrorCode::kFailedPrecondition, "master key missing",
+                             "set crypto.master_key_file or GATEHOUSE_CRYPTO_MASTER_KEY_FILE"));
+    return kExitUsage;
   }
+  auto parsed_keys = crypto::KeyRing::Parse(config.crypto.master_key.value);
+  if (!parsed_keys.ok()) {
+    ReportStartupError("crypto.master_key", parsed_keys.error());
+    return kExitUsage;
+  }
+  const crypto::KeyRing keyring = std::move(parsed_keys).value();
 
   // The durable store, migrated to this binary's schema.
   auto opened = store::OpenStore(StoreOptionsFrom(config));
@@ -129,13 +137,25 @@ int RunServe(const char* config_path) {
     return kExitFailure;
   }
 
+  // Short-lived shared state: deny lists, live sessions, one-time values.
+  auto opened_state = OpenConfiguredState(config, SystemClock::Instance());
+  if (!opened_state.ok()) {
+    ReportStartupError("state", opened_state.error());
+    return kExitFailure;
+  }
+  std::unique_ptr<state::StateStore> state = std::move(opened_state).value();
+  // Expired entries are reclaimed on writes too; this keeps memory bounded when idle.
+  PeriodicTask sweeper(std::chrono::milliseconds(100), [&state] { state->Sweep(4096); });
+
   // Routes, then the worker pool and the pipeline every request goes through.
   http::Router router;
-  const bool keys_loaded = keyring.has_value();
-  AddHealthRoutes(router, [&store, keys_loaded]() -> Status {
-    if (!keys_loaded) return Unavailable("not ready", "master key not loaded");
-    return store->Ping();
-  });
+  AddHealthRoutes(router, [&store]() -> Status { return store->Ping(); });
+  audit::LogEventSink events;
+  auto auth_parts = SetUpAuth(config, *store, keyring, *state, events, SystemClock::Instance(), router);
+  if (!auth_parts.ok()) {
+    ReportStartupError("auth", auth_parts.error());
+    return kExitUsage;
+  }
   if (config.server.expose_test_endpoints) {
     AddTestRoutes(router, config.server.max_body_bytes);
   }
@@ -173,6 +193,7 @@ int RunServe(const char* config_path) {
   // SIGTERM drains in-flight requests; Wait returns once every I/O thread has ended.
   server->Wait();
   pool.Shutdown();
+  sweeper.Stop();
   log::Event(Level::kInfo, "stopped", {});
   log::Flush();
   return kExitOk;

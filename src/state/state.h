@@ -128,6 +128,11 @@ class StateStore {
   // when this store has none (memory: the rate limiter uses its in-process form).
   virtual ScriptRunner* script_runner() { return nullptr; }
 
+  // Reclaims expired entries, visiting at most `max_slots` slots; returns how many were
+  // reclaimed. Stores whose server expires entries itself (Redis) do nothing. A periodic
+  // background task calls it so memory stays bounded without traffic.
+  virtual std::size_t Sweep(std::size_t max_slots) { return 0; }
+
   // "memory" or "redis".
   virtual std::string_view driver_name() const = 0;
 };

@@ -83,7 +83,7 @@ class MemoryStateStore final : public StateStore {
   // Examines up to `max_slots` slots, continuing round-robin over the shards from
   // where the last call stopped, and frees the expired entries found; returns how
   // many. Locks one shard at a time. Meant for a periodic timer on the worker pool.
-  std::size_t Sweep(std::size_t max_slots);
+  std::size_t Sweep(std::size_t max_slots) override;
 
   Counters counters() const;
   std::size_t shard_count() const { return shards_.size(); }

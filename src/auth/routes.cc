@@ -1,0 +1,358 @@
+#include "auth/routes.h"
+
+#include <memory>
+
+#include <boost/json.hpp>
+
+#include "auth/request_traits.h"
+#include "core/mask.h"
+#include "http/json_body.h"
+#include "http/problem.h"
+
+namespace gatehouse::auth {
+namespace {
+
+using http::Method;
+using http::Request;
+using http::Response;
+using http::RouteParams;
+namespace json = boost::json;
+
+constexpr std::size_t kMaxUserAgentBytes = 256;
+constexpr std::size_t kMaxDisplayNameBytes = 100;
+
+struct Shared {
+  AuthService& service;
+  const TokenService& tokens;
+  audit::EventSink& events;
+  AuthRoutesOptions options;
+};
+
+RequestContext ContextOf(const Request& req, const Shared& shared) {
+  RequestContext ctx;
+  ctx.request_id = req.request_id;
+  ctx.client_ip = req.client_ip;
+  ctx.user_agent = std::string(req.FindHeader("User-Agent").value_or("").substr(
+      0, kMaxUserAgentBytes));
+  ctx.fingerprint = DeviceFingerprint(req, shared.options.fingerprint_traits);
+  return ctx;
+}
+
+void NoStore(Response& response) {
+  // RFC 6749 section 5.1: token answers must not be cached anywhere.
+  response.AddHeader("Cache-Control", "no-store");
+  response.AddHeader("Pragma", "no-cache");
+}
+
+Response JsonAnswer(int status, const json::object& body) {
+  Response response = Response::Json(status, json::serialize(body));
+  NoStore(response);
+  return response;
+}
+
+Response Empty(int status) {
+  Response response;
+  response.status = status;
+  NoStore(response);
+  return response;
+}
+
+// A 400 problem that names every violated password rule.
+Response PolicyProblem(const Request& req, const Error& error, const PolicyFailure& failure) {
+  Response response = http::MakeProblem(error, req.request_id, /*verbose=*/false);
+  json::object body = json::parse(response.body).as_object();
+  json::array violations;
+  for (const PolicyViolation& v : failure.violations) {
+    violations.push_back(json::object{{"code", v.code}, {"message", v.message}});
+  }
+  body["violations"] = std::move(violations);
+  response.body = json::serialize(body);
+  NoStore(response);
+  return response;
+}
+
+Result<json::object> ReadBody(const Request& req, const Shared& shared) {
+  http::JsonLimits limits;
+  limits.max_body_bytes = shared.options.max_body_bytes;
+  return http::ParseJsonObject(req, limits);
+}
+
+std::string_view Text(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
+}
+
+Status CheckDisplayName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxDisplayNameBytes) {
+    return InvalidArgument("display_name must be 1 to 100 bytes");
+  }
+  for (unsigned char ch : name) {
+    if (ch < 0x20 || ch == 0x7f) return InvalidArgument("display_name has control characters");
+  }
+  return Ok();
+}
+
+// E.164: a '+' and 8 to 15 digits (ITU-T E.164 section 6).
+Status CheckPhone(std::string_view phone) {
+  if (phone.size() < 9 || phone.size() > 16 || phone[0] != '+') {
+    return InvalidArgument("phone must be in E.164 form, e.g. +14155552671");
+  }
+  for (char ch : phone.substr(1)) {
+    if (ch < '0' || ch > '9') return InvalidArgument("phone must be in E.164 form");
+  }
+  return Ok();
+}
+
+// The caller's principal from a bearer token or the session cookie. Cookie-authenticated
+// unsafe requests must come from an allowed origin (CSRF defence on top of SameSite).
+Result<Principal> Authenticated(const Request& req, const Shared& shared,
+                                const RequestContext& ctx) {
+  std::string token;
+  bool via_cookie = false;
+  if (auto bearer = BearerToken(req)) {
+    token = std::string(*bearer);
+  } else if (auto cookie = FindCookie(req, kSessionCookie)) {
+    token = std::move(*cookie);
+    via_cookie = true;
+  } else {
+    return Error(ErrorCode::kUnauthenticated, "authentication required");
+  }
+  if (via_cookie && IsUnsafeMethod(req.method) &&
+      !OriginAllowed(req, shared.options.allowed_origins, shared.options.own_origin)) {
+    return Error(ErrorCode::kPermissionDenied, "request origin not allowed",
+                 "cookie-authenticated unsafe request without an allowed Origin");
+  }
+  auto principal = shared.service.Authenticate(token, via_cookie, ctx);
+  if (!principal.ok() && principal.error().code() == ErrorCode::kUnauthenticated) {
+    audit::SecurityEvent event;
+    event.type = audit::EventType::kUnauthorizedAccess;
+    event.severity = audit::Severity::kLow;
+    event.request_id = ctx.request_id;
+    event.client_ip = ctx.client_ip;
+    event.reason = "invalid_token";
+    event.attributes = {{"path", req.path}, {"detail", principal.error().detail()}};
+    shared.events.Emit(event);
+  }
+  return principal;
+}
+
+Response GrantAnswer(const TokenGrant& grant, const Shared& shared) {
+  json::object body;
+  body["access_token"] = grant.access.token;
+  body["token_type"] = "Bearer";
+  body["expires_in"] = shared.tokens.settings().access_ttl.count();
+  body["refresh_token"] = grant.refresh_token.reveal();
+  Response response = JsonAnswer(200, body);
+  response.AddHeader("Set-Cookie",
+                     SessionCookie(grant.access.token, shared.options.session_cookie_max_age));
+  response.AddHeader("Set-Cookie", RefreshCookie(grant.refresh_token.reveal(),
+                                                 shared.options.refresh_cookie_max_age));
+  return response;
+}
+
+Result<Response> Register(Request& req, const Shared& shared) {
+  auto body = ReadBody(req, shared);
+  if (!body.ok()) return std::move(body).error();
+  GH_RETURN_IF_ERROR(http::JsonFields()
+                         .Required("email", http::JsonType::kString)
+                         .Required("password", http::JsonType::kString)
+                         .Optional("display_name", http::JsonType::kString)
+                         .Optional("phone", http::JsonType::kString)
+                         .Check(*body));
+  std::optional<std::string> display_name;
+  if (body->contains("display_name")) {
+    GH_RETURN_IF_ERROR(CheckDisplayName(Text(*body, "display_name")));
+    display_name = std::string(Text(*body, "display_name"));
+  }
+  std::optional<std::string> phone;
+  if (body->contains("phone")) {
+    GH_RETURN_IF_ERROR(CheckPhone(Text(*body, "phone")));
+    phone = std::string(Text(*body, "phone"));
+  }
+
+  PolicyFailure failure;
+  auto registered =
+      shared.service.Register(Text(*body, "email"), Text(*body, "password"),
+                              std::move(display_name), std::move(phone), ContextOf(req, shared),
+                              &failure);
+  if (!registered.ok()) {
+    if (!failure.violations.empty()) return PolicyProblem(req, registered.error(), failure);
+    return std::move(registered).error();
+  }
+  return JsonAnswer(201, json::object{{"id", registered->account_id},
+                                      {"email", registered->email}});
+}
+
+Result<Response> Login(Request& req, const Shared& shared) {
+  auto body = ReadBody(req, shared);
+  if (!body.ok()) return std::move(body).error();
+  GH_RETURN_IF_ERROR(http::JsonFields()
+                         .Required("email", http::JsonType::kString)
+                         .Required("password", http::JsonType::kString)
+                         .Check(*body));
+  auto grant = shared.service.Login(Text(*body, "email"), Text(*body, "password"),
+                                    ContextOf(req, shared));
+  if (!grant.ok()) return std::move(grant).error();
+  return GrantAnswer(*grant, shared);
+}
+
+Result<Response> Refresh(Request& req, const Shared& shared) {
+  // The token comes from the JSON body, or else from the refresh cookie (browsers).
+  std::optional<Secret> token;
+  if (!req.body.empty()) {
+    auto body = ReadBody(req, shared);
+    if (!body.ok()) return std::move(body).error();
+    GH_RETURN_IF_ERROR(
+        http::JsonFields().Required("refresh_token", http::JsonType::kString).Check(*body));
+    token = Secret(Text(*body, "refresh_token"));
+  } else if (auto cookie = FindCookie(req, kRefreshCookie)) {
+    if (!OriginAllowed(req, shared.options.allowed_origins, shared.options.own_origin)) {
+      return Error(ErrorCode::kPermissionDenied, "request origin not allowed");
+    }
+    token = Secret(*cookie);
+  } else {
+    return Error(ErrorCode::kUnauthenticated, "refresh token required");
+  }
+  auto grant = shared.service.Refresh(*token, ContextOf(req, shared));
+  if (!grant.ok()) return std::move(grant).error();
+  return GrantAnswer(*grant, shared);
+}
+
+Result<Response> Logout(Request& req, const Shared& shared) {
+  RequestContext ctx = ContextOf(req, shared);
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return std::move(principal).error();
+  GH_RETURN_IF_ERROR(shared.service.Logout(*principal, ctx));
+  Response response = Empty(204);
+  response.AddHeader("Set-Cookie", ClearSessionCookie());
+  response.AddHeader("Set-Cookie", ClearRefreshCookie());
+  return response;
+}
+
+Result<Response> Verify(Request& req, const Shared& shared) {
+  RequestContext ctx = ContextOf(req, shared);
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return std::move(principal).error();
+  std::string methods;
+  for (const std::string& m : principal->amr) {
+    if (!methods.empty()) methods += ',';
+    methods += m;
+  }
+  Response response = Empty(200);
+  response.AddHeader("X-Auth-User", principal->account_id);
+  response.AddHeader("X-Auth-Session", principal->session_id);
+  response.AddHeader("X-Auth-Methods", methods);
+  return response;
+}
+
+Result<Response> ChangePassword(Request& req, const Shared& shared) {
+  RequestContext ctx = ContextOf(req, shared);
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return std::move(principal).error();
+  auto body = ReadBody(req, shared);
+  if (!body.ok()) return std::move(body).error();
+  GH_RETURN_IF_ERROR(http::JsonFields()
+                         .Required("current_password", http::JsonType::kString)
+                         .Required("new_password", http::JsonType::kString)
+                         .Check(*body));
+  PolicyFailure failure;
+  Status changed = shared.service.ChangePassword(*principal, Text(*body, "current_password"),
+                                                 Text(*body, "new_password"), ctx, &failure);
+  if (!changed.ok()) {
+    if (!failure.violations.empty()) return PolicyProblem(req, changed.error(), failure);
+    return std::move(changed).error();
+  }
+  return Empty(204);
+}
+
+Result<Response> ListSessions(Request& req, const Shared& shared) {
+  RequestContext ctx = ContextOf(req, shared);
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return std::move(principal).error();
+  auto sessions = shared.service.ListSessions(*principal);
+  if (!sessions.ok()) return std::move(sessions).error();
+  json::array list;
+  for (const SessionRecord& s : *sessions) {
+    list.push_back(json::object{{"id", s.id},
+                                {"created_at", s.created_at},
+                                {"last_seen_at", s.last_seen_at},
+                                {"expires_at", s.absolute_expires_at},
+                                {"ip", core::MaskIp(s.client_ip)},
+                                {"user_agent", s.user_agent},
+                                {"current", s.id == principal->session_id}});
+  }
+  return JsonAnswer(200, json::object{{"sessions", std::move(list)}});
+}
+
+Result<Response> RevokeSession(Request& req, const RouteParams& params, const Shared& shared) {
+  RequestContext ctx = ContextOf(req, shared);
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return std::move(principal).error();
+  GH_RETURN_IF_ERROR(shared.service.RevokeSession(*principal, params.Get("id").value_or("")));
+  return Empty(204);
+}
+
+Result<Response> RevokeOthers(Request& req, const Shared& shared) {
+  RequestContext ctx = ContextOf(req, shared);
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return std::move(principal).error();
+  auto revoked = shared.service.RevokeOtherSessions(*principal);
+  if (!revoked.ok()) return std::move(revoked).error();
+  return JsonAnswer(200, json::object{{"revoked", *revoked}});
+}
+
+}  // namespace
+
+void AddAuthRoutes(http::Router& router, AuthService& service, const TokenService& tokens,
+                   audit::EventSink& events, AuthRoutesOptions options) {
+  auto shared = std::make_shared<Shared>(Shared{service, tokens, events, std::move(options)});
+  const http::RouteOptions offload{.offload = true, .rate_class = "auth"};
+  const http::RouteOptions protected_offload{.offload = true, .rate_class = "protected"};
+
+  router.Add(
+      Method::kPost, "/v1/auth/register",
+      [shared](Request& req, const RouteParams&) { return Register(req, *shared); },
+      http::RouteOptions{.offload = true, .rate_class = "registration"});
+  router.Add(
+      Method::kPost, "/v1/auth/login",
+      [shared](Request& req, const RouteParams&) { return Login(req, *shared); }, offload);
+  router.Add(
+      Method::kPost, "/v1/auth/refresh",
+      [shared](Request& req, const RouteParams&) { return Refresh(req, *shared); }, offload);
+  router.Add(
+      Method::kPost, "/v1/auth/logout",
+      [shared](Request& req, const RouteParams&) { return Logout(req, *shared); },
+      protected_offload);
+  router.Add(
+      Method::kGet, "/v1/auth/verify",
+      [shared](Request& req, const RouteParams&) { return Verify(req, *shared); },
+      http::RouteOptions{.offload = !shared->options.verify_inline, .rate_class = "protected"});
+  router.Add(
+      Method::kPost, "/v1/me/password",
+      [shared](Request& req, const RouteParams&) { return ChangePassword(req, *shared); },
+      offload);
+  router.Add(
+      Method::kGet, "/v1/me/sessions",
+      [shared](Request& req, const RouteParams&) { return ListSessions(req, *shared); },
+      protected_offload);
+  router.Add(
+      Method::kDelete, "/v1/me/sessions/others",
+      [shared](Request& req, const RouteParams&) { return RevokeOthers(req, *shared); },
+      protected_offload);
+  router.Add(
+      Method::kDelete, "/v1/me/sessions/{id}",
+      [shared](Request& req, const RouteParams& params) {
+        return RevokeSession(req, params, *shared);
+      },
+      protected_offload);
+  router.Add(Method::kGet, "/.well-known/jwks.json",
+             [shared](Request&, const RouteParams&) -> Result<Response> {
+               Response response = Response::Json(200, shared->tokens.PublicJwks());
+               // Public keys may be cached briefly; a rotation adds the new key before
+               // it signs anything.
+               response.AddHeader("Cache-Control", "public, max-age=300");
+               return response;
+             });
+}
+
+}  // namespace gatehouse::auth

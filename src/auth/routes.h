@@ -1,0 +1,45 @@
+#pragma once
+
+// The HTTP face of accounts, tokens and sessions:
+//
+//   POST   /v1/auth/register        create an account                      201
+//   POST   /v1/auth/login           password login: tokens and cookies     200
+//   POST   /v1/auth/refresh         rotate the refresh token               200
+//   POST   /v1/auth/logout          end the session, deny the token        204
+//   GET    /v1/auth/verify          forward auth (nginx, Traefik, Envoy)   200 / 401
+//   POST   /v1/me/password          change the password                    204
+//   GET    /v1/me/sessions          the caller's live sessions             200
+//   DELETE /v1/me/sessions/{id}     end one of them                        204
+//   DELETE /v1/me/sessions/others   end all but the current one            200
+//   GET    /.well-known/jwks.json   public signing keys                    200
+//
+// Every answer of these routes carries `Cache-Control: no-store`.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "audit/events.h"
+#include "auth/auth_service.h"
+#include "auth/token_service.h"
+#include "http/router.h"
+
+namespace gatehouse::auth {
+
+struct AuthRoutesOptions {
+  // Run /v1/auth/verify inline on the I/O thread. Only when the shared state answers
+  // without blocking (the memory driver); with Redis it runs on the worker pool.
+  bool verify_inline = true;
+  std::string own_origin;       // "https://host[:port]" of this service.
+  std::string allowed_origins;  // Comma-separated, for cookie-authenticated unsafe methods.
+  std::string fingerprint_traits;
+  std::chrono::seconds session_cookie_max_age{8 * 3600};
+  std::chrono::seconds refresh_cookie_max_age{7 * 24 * 3600};
+  std::size_t max_body_bytes = 64 * 1024;
+};
+
+// `service`, `tokens` and `events` must outlive the router.
+void AddAuthRoutes(http::Router& router, AuthService& service, const TokenService& tokens,
+                   audit::EventSink& events, AuthRoutesOptions options);
+
+}  // namespace gatehouse::auth

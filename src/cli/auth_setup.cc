@@ -1,0 +1,119 @@
+#include "cli/auth_setup.h"
+
+#include "auth/account_repository.h"
+#include "auth/auth_service.h"
+#include "auth/live_sessions.h"
+#include "auth/password_policy.h"
+#include "auth/routes.h"
+#include "auth/session_repository.h"
+#include "auth/token_service.h"
+#include "crypto/password.h"
+
+namespace gatehouse::cli {
+namespace {
+
+class Components final : public AuthComponents {
+ public:
+  Components(store::Store& store, const crypto::KeyRing& keys, state::StateStore& state,
+             const Clock& clock, std::chrono::seconds idle_timeout, auth::TokenService tokens,
+             auth::PasswordBlocklist blocklist)
+      : accounts(store, keys, clock),
+        sessions(store, keys, clock),
+        live(state, clock, idle_timeout),
+        tokens(std::move(tokens)),
+        blocklist(std::move(blocklist)) {}
+
+  auth::AccountRepository accounts;
+  auth::SessionRepository sessions;
+  auth::LiveSessions live;
+  auth::TokenService tokens;
+  auth::PasswordBlocklist blocklist;
+  std::unique_ptr<auth::AuthService> service;
+};
+
+// "https://host[:port]" as browsers send it in Origin.
+std::string OwnOrigin(const core::ServerConfig& server) {
+  if (!server.public_host.empty()) return "https://" + server.public_host;
+  std::string origin = "https://localhost";
+  if (server.port != 443) origin += ":" + std::to_string(server.port);
+  return origin;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<state::StateStore>> OpenConfiguredState(const core::Config& config,
+                                                               const Clock& clock) {
+  state::StateOptions options;
+  options.driver = std::string(core::StateDriverName(config.state.driver));
+  options.memory_max_entries = config.state.max_entries;
+  options.redis_host = config.state.redis_host;
+  options.redis_port = config.state.redis_port;
+  options.redis_password = config.state.redis_password.value;
+  options.redis_prefix = config.state.prefix;
+  options.redis_call_timeout = config.state.redis_timeout;
+  return state::OpenState(options, clock);
+}
+
+Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
+                                                  store::Store& store,
+                                                  const crypto::KeyRing& keys,
+                                                  state::StateStore& state,
+                                                  audit::EventSink& events, const Clock& clock,
+                                                  http::Router& router) {
+  auth::PasswordPolicy policy;
+  policy.min_bytes = config.passwords.min_bytes;
+  policy.max_bytes = config.passwords.max_bytes;
+  policy.require_complexity = config.passwords.require_complexity;
+  GH_RETURN_IF_ERROR(auth::ValidatePasswordPolicy(policy));
+
+  crypto::Argon2Params argon2;
+  argon2.memory_kib = config.crypto.argon2_memory_kib;
+  argon2.iterations = config.crypto.argon2_iterations;
+  argon2.parallelism = config.crypto.argon2_parallelism;
+  GH_RETURN_IF_ERROR(crypto::ValidateArgon2Params(argon2));
+
+  const std::filesystem::path blocklist_path =
+      config.passwords.blocklist_file.empty()
+          ? std::filesystem::path(GATEHOUSE_DATA_DIR) / "common-passwords.txt"
+          : config.passwords.blocklist_file;
+  auto blocklist = auth::PasswordBlocklist::Load(blocklist_path);
+  if (!blocklist.ok()) return std::move(blocklist).error().WithContext("passwords.blocklist_file");
+
+  auto keyset = auth::BuildSigningKeys(config.tokens);
+  if (!keyset.ok()) return std::move(keyset).error();
+  auth::TokenSettings token_settings;
+  token_settings.issuer = config.tokens.issuer;
+  token_settings.audience = config.tokens.audience;
+  token_settings.access_ttl = config.tokens.access_ttl;
+  token_settings.leeway = config.tokens.leeway;
+
+  auto components = std::make_unique<Components>(
+      store, keys, state, clock, config.sessions.idle_timeout,
+      auth::TokenService(std::move(*keyset), token_settings, clock), std::move(*blocklist));
+
+  auth::AuthSettings settings;
+  settings.password_policy = policy;
+  settings.argon2 = argon2;
+  settings.refresh_ttl = config.tokens.refresh_ttl;
+  settings.refresh_grace = config.tokens.refresh_grace;
+  settings.absolute_timeout = config.sessions.absolute_timeout;
+  settings.max_sessions = config.sessions.max_per_user;
+  settings.limit_policy = config.sessions.limit_policy;
+  components->service = std::make_unique<auth::AuthService>(
+      components->accounts, components->sessions, components->live, components->tokens,
+      components->blocklist, events, clock, settings);
+  GH_RETURN_IF_ERROR(components->service->Init());
+
+  auth::AuthRoutesOptions options;
+  options.verify_inline = config.state.driver == core::StateDriver::kMemory;
+  options.own_origin = OwnOrigin(config.server);
+  options.allowed_origins = config.sessions.allowed_origins;
+  options.fingerprint_traits = config.sessions.fingerprint;
+  options.session_cookie_max_age = config.sessions.absolute_timeout;
+  options.refresh_cookie_max_age = config.tokens.refresh_ttl;
+  options.max_body_bytes = std::min<std::size_t>(config.server.max_body_bytes, 64 * 1024);
+  auth::AddAuthRoutes(router, *components->service, components->tokens, events, options);
+  return std::unique_ptr<AuthComponents>(std::move(components));
+}
+
+}  // namespace gatehouse::cli
