@@ -52,6 +52,13 @@ void LogEventSink::Emit(const SecurityEvent& event) {
   // production log level of "warn" still records them.
   const log::Level level =
       event.severity >= Severity::kMedium ? log::Level::kWarn : log::Level::kInfo;
+  // Failed logins and rejected tokens are what an attacker can produce at will: their
+  // lines are rate limited (the counters above stay exact).
+  if (event.type == EventType::kLoginFailure || event.type == EventType::kUnauthorizedAccess) {
+    const std::string key = "security_event_" + std::string(EventTypeName(event.type));
+    log::RateLimited(key, level, "security_event", fields);
+    return;
+  }
   log::Event(level, "security_event", fields);
 }
 

@@ -321,13 +321,17 @@ void Event(Level level, std::string_view event, std::span<const Field> fields) {
 }
 
 void RateLimited(std::string_view key, Level level, std::string_view event,
-                 std::initializer_list<Field> fields) {
+                 std::span<const Field> fields) {
   if (!Enabled(level)) return;
   std::shared_ptr<State> state = CurrentState();
   std::uint64_t suppressed = 0;
   if (!state->budget->Take(key, state->clock->SteadyNow(), suppressed)) return;
-  EmitEvent(*state, level, event, std::span<const Field>(fields.begin(), fields.size()),
-            suppressed);
+  EmitEvent(*state, level, event, fields, suppressed);
+}
+
+void RateLimited(std::string_view key, Level level, std::string_view event,
+                 std::initializer_list<Field> fields) {
+  RateLimited(key, level, event, std::span<const Field>(fields.begin(), fields.size()));
 }
 
 void Access(const AccessRecord& record) {

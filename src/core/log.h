@@ -134,6 +134,8 @@ void Event(Level level, std::string_view event, std::span<const Field> fields);
 // past 1024 distinct keys, new keys share one budget.
 void RateLimited(std::string_view key, Level level, std::string_view event,
                  std::initializer_list<Field> fields = {});
+void RateLimited(std::string_view key, Level level, std::string_view event,
+                 std::span<const Field> fields);
 
 // One HTTP request, for the access logger. Strings are borrowed for the call only.
 struct AccessRecord {

@@ -20,10 +20,25 @@ Pipeline::Pipeline(const Router& router, WorkerPool& pool, PipelineOptions optio
     : router_(router), pool_(pool), options_(std::move(options)) {}
 
 void Pipeline::Prepare(Request& req) const {
-  req.request_id = AcceptOrGenerateRequestId(req.FindHeader(kRequestIdHeader));
+  // Assigned in place: a server that reuses its Request keeps the string's capacity.
+  const std::optional<std::string_view> sent = req.FindHeader(kRequestIdHeader);
+  if (sent && IsAcceptableRequestId(*sent)) {
+    // The header's value lives in req.headers, never in request_id itself.
+    req.request_id.assign(*sent);
+  } else {
+    GenerateRequestIdInto(req.request_id);
+  }
 }
 
 void Pipeline::Dispatch(Request& req, Done done) const {
+  // A queued job gets a copy of the callback; a synchronous answer (a refused job's 503
+  // included) calls the original here.
+  std::optional<Response> now = DispatchHere(req, [&done] { return done; });
+  if (now) done(std::move(*now));
+}
+
+std::optional<Response> Pipeline::DispatchHere(Request& req,
+                                               const std::function<Done()>& make_done) const {
   RouteMatch match = router_.Match(req.method, req.RawPath());
 
   Response early;
@@ -43,40 +58,38 @@ void Pipeline::Dispatch(Request& req, Done done) const {
   }
   if (match.kind != RouteMatch::kFound) {
     Finish(req, early);
-    done(std::move(early));
-    return;
+    return early;
   }
 
   const Route& route = *match.route;
   if (!route.options.offload) {
     Response response = RunHandler(route, req, match.params);
     Finish(req, response);
-    done(std::move(response));
-    return;
+    return response;
   }
 
-  // The job is shared with the task so that, if the pool refuses the task (and destroys
-  // it), `done` is still here to answer 503.
+  // The job owns the callback; if the pool refuses the task (and destroys it), the 503
+  // below is returned instead and the callback is never called.
   struct Job {
     Request* req;
     const Route* route;
     RouteParams params;
     Done done;
   };
-  auto job = std::make_shared<Job>(Job{&req, &route, std::move(match.params), std::move(done)});
+  auto job = std::make_shared<Job>(Job{&req, &route, std::move(match.params), make_done()});
   const bool queued = pool_.TrySubmit([this, job] {
     Response response = RunHandler(*job->route, *job->req, job->params);
     Finish(*job->req, response);
     job->done(std::move(response));
   });
-  if (queued) return;
+  if (queued) return std::nullopt;
 
   // Overload is answered at once with a retry hint instead of queueing without bound.
   offload_rejected_.fetch_add(1, std::memory_order_relaxed);
   Response busy = MakeStatusProblem(503, req.request_id);
   busy.AddHeader("Retry-After", std::to_string(options_.worker_retry_after_s));
   Finish(req, busy);
-  job->done(std::move(busy));
+  return busy;
 }
 
 Response Pipeline::RunHandler(const Route& route, Request& req, const RouteParams& params) const {

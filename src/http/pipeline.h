@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 #include "core/worker_pool.h"
@@ -59,6 +60,15 @@ class Pipeline {
   // called; the handler may modify it. `done` should not throw: on the worker thread the
   // pool would swallow it, inline it propagates to the caller.
   void Dispatch(Request& req, Done done) const;
+
+  // Dispatch for a caller that can take an answer at once (the server's I/O loop): a
+  // response produced on the calling thread (the synchronous cases above, the 503 for a full
+  // queue included) is returned, finished, instead of passed to a callback, which spares the
+  // request path a callback allocation. Returns nullopt only when an offloaded route's job
+  // was queued: `make_done` has then been called once, before queueing, and the Done it
+  // returned is called on a worker thread as with Dispatch. `make_done` is not called for a
+  // synchronous answer. REQUIRES as for Dispatch while a job is queued.
+  std::optional<Response> DispatchHere(Request& req, const std::function<Done()>& make_done) const;
 
   // Completes a response: echoes X-Request-Id (once, however often Finish runs), and gives
   // a body without a Content-Type "application/octet-stream" so that no browser renders

@@ -1,6 +1,7 @@
 #include "http/request_id.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -30,9 +31,21 @@ std::uint64_t RandomPrefix() {
          (static_cast<std::uint64_t>(thread) * 0x9E3779B97F4A7C15ull);
 }
 
-void AppendHex(std::string& out, std::uint64_t v) {
+// Writes v as 16 lowercase hex digits, two at a time from a table.
+void WriteHex(char* out, std::uint64_t v) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kDigits[(v >> shift) & 0xF]);
+  static constexpr auto kPairs = [] {
+    std::array<char, 512> pairs{};
+    for (int i = 0; i < 256; ++i) {
+      pairs[2 * i] = kDigits[i >> 4];
+      pairs[2 * i + 1] = kDigits[i & 0xF];
+    }
+    return pairs;
+  }();
+  for (int i = 7; i >= 0; --i, v >>= 8) {
+    out[2 * i] = kPairs[2 * (v & 0xFF)];
+    out[2 * i + 1] = kPairs[2 * (v & 0xFF) + 1];
+  }
 }
 
 }  // namespace
@@ -43,13 +56,17 @@ bool IsAcceptableRequestId(std::string_view id) {
 }
 
 std::string GenerateRequestId() {
+  std::string id;
+  GenerateRequestIdInto(id);
+  return id;
+}
+
+void GenerateRequestIdInto(std::string& out) {
   thread_local const std::uint64_t prefix = RandomPrefix();
   thread_local std::uint64_t counter = 0;
-  std::string id;
-  id.reserve(32);
-  AppendHex(id, prefix);
-  AppendHex(id, counter++);
-  return id;
+  out.resize(32);
+  WriteHex(out.data(), prefix);
+  WriteHex(out.data() + 16, counter++);
 }
 
 std::string AcceptOrGenerateRequestId(std::optional<std::string_view> header) {

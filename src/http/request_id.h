@@ -30,4 +30,8 @@ std::string AcceptOrGenerateRequestId(std::optional<std::string_view> header);
 // A fresh id, as described above.
 std::string GenerateRequestId();
 
+// The same, written over `out` so that a caller reusing one string per connection keeps its
+// capacity and the request path allocates nothing.
+void GenerateRequestIdInto(std::string& out);
+
 }  // namespace gatehouse::http

@@ -3,6 +3,8 @@
 
 #include "http/server.h"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -13,23 +15,24 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <csignal>
 #include <limits>
 #include <mutex>
 #include <string_view>
 #include <thread>
-#include <type_traits>
+#include <tuple>
 #include <typeinfo>
 #include <unordered_set>
 #include <utility>
@@ -96,12 +99,13 @@ struct Loop {
   tcp::acceptor acceptor{ctx};
   tcp::acceptor redirect_acceptor{ctx};
   asio::steady_timer drain_timer{ctx};
+  // Checks connection deadlines; see StartSweep. Loop thread only.
+  asio::steady_timer sweep_timer{ctx};
+  Clock::duration sweep_period = std::chrono::milliseconds(50);
+  bool sweep_running = false;
   std::optional<asio::signal_set> signals;
   std::thread thread;
 };
-
-// Which loop, if any, the current thread runs. Compared, never dereferenced, from workers.
-thread_local const Loop* current_loop = nullptr;
 
 std::string PeerAddress(const tcp::socket& socket) {
   error_code ec;
@@ -151,8 +155,9 @@ bool IEquals(std::string_view a, std::string_view b) {
 using RequestParser = bhttp::request_parser<bhttp::string_body>;
 
 // Framing and target checks Beast leaves to the application. 0 when the header is fine,
-// else the status to answer. Runs before the body is read.
-int CheckRequestHeader(const RequestParser::value_type& msg) {
+// else the status to answer. Runs before the body is read. On 0, `target` holds the split
+// request target.
+int CheckRequestHeader(const RequestParser::value_type& msg, std::optional<OriginTarget>& target) {
   // Only HTTP/1.0 and 1.1 are spoken here; anything else is a confused or hostile client.
   if (msg.version() != 10 && msg.version() != 11) return 400;
   if (msg.target().size() > kMaxTargetBytes) return 414;
@@ -189,8 +194,20 @@ int CheckRequestHeader(const RequestParser::value_type& msg) {
   // request-smuggling signature (Beast lets identical duplicates through).
   if (content_lengths > 1 || transfer_encodings > 1) return 400;
   if (transfer_encodings > 0 && (content_lengths > 0 || msg.version() == 10)) return 400;
-  if (!ParseOriginTarget(msg.target())) return 400;
+  target = ParseOriginTarget(msg.target());
+  if (!target) return 400;
   return 0;
+}
+
+// How often a loop checks connection deadlines: a tenth of the shortest timeout, so that
+// one fires at most 10% late, but no more often than every millisecond and at least every
+// 50 ms.
+std::chrono::milliseconds SweepPeriod(const ServerOptions& options) {
+  using std::chrono::milliseconds;
+  const milliseconds shortest =
+      std::min({options.read_timeout, options.idle_timeout, options.tls_handshake_timeout,
+                std::chrono::duration_cast<milliseconds>(kCloseGrace)});
+  return std::clamp(shortest / 10, milliseconds(1), milliseconds(50));
 }
 
 // The answer to a failed read, or 0 to close without one (the peer went away).
@@ -274,10 +291,234 @@ class ConnectionBase {
   virtual void CancelIdleWait() = 0;
   // Drain deadline: cancel everything; the coroutine ends without writing.
   virtual void ForceClose() = 0;
+  // The loop's sweep found deadline() passed: cancel the operations it guards.
+  virtual void OnDeadline() = 0;
   bool idle() const { return idle_; }
+  Clock::time_point deadline() const { return deadline_; }
 
  protected:
   bool idle_ = true;  // Handshaking or waiting for a request's first byte.
+  // When the operations under way time out; max() while none is armed.
+  Clock::time_point deadline_ = Clock::time_point::max();
+};
+
+// Deadlines are checked by one periodic sweep per loop rather than a timer per connection:
+// arming one is then a store, where a timer costs a timer-queue insert and removal plus a
+// cancelled wait's completion, several times per request. A deadline fires at most one
+// sweep period late. The sweep runs only while the loop has connections.
+void Sweep(Loop& loop);
+
+void StartSweep(Loop& loop) {
+  if (loop.sweep_running) return;
+  loop.sweep_running = true;
+  loop.sweep_timer.expires_after(loop.sweep_period);
+  loop.sweep_timer.async_wait([&loop](const error_code& ec) {
+    loop.sweep_running = false;
+    if (!ec) Sweep(loop);
+  });
+}
+
+void Sweep(Loop& loop) {
+  const Clock::time_point now = Clock::now();
+  // OnDeadline only cancels socket operations, whose handlers run later, so the set does
+  // not change while it is walked.
+  for (ConnectionBase* conn : loop.connections) {
+    if (conn->deadline() <= now) conn->OnDeadline();
+  }
+  if (!loop.connections.empty()) StartSweep(loop);
+}
+
+// Writes all of `data` to a non-blocking socket: at once when the socket takes it, which is
+// the usual case and costs no trip through the event loop, else by waiting for it.
+asio::awaitable<std::tuple<error_code, std::size_t>> WriteAllTo(tcp::socket& socket,
+                                                                asio::const_buffer data) {
+  error_code ec;
+  std::size_t sent = socket.write_some(data, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    sent = 0;
+  }
+  if (!ec && sent < data.size()) {
+    auto [write_ec, n] = co_await asio::async_write(socket, data + sent, kUseTuple);
+    ec = write_ec;
+    sent += n;
+  }
+  co_return std::tuple{ec, sent};
+}
+
+// Plain TCP, with the interface Connection expects of a stream.
+class PlainStream {
+ public:
+  static constexpr bool kSecure = false;
+
+  explicit PlainStream(tcp::socket socket) : socket_(std::move(socket)) {}
+
+  tcp::socket& socket() { return socket_; }
+
+  // Waits for and reads some bytes.
+  auto ReadSome(asio::mutable_buffer buffer) { return socket_.async_read_some(buffer, kUseTuple); }
+
+  auto WriteAll(asio::const_buffer data) { return WriteAllTo(socket_, data); }
+
+ private:
+  tcp::socket socket_;
+};
+
+struct SslDeleter {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
+// A server-side SSL object from `ctx` that reads and writes through memory BIOs, or null.
+SSL* NewServerSsl(SSL_CTX* ctx) {
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return nullptr;
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  if (in == nullptr || out == nullptr) {
+    BIO_free(in);
+    BIO_free(out);
+    SSL_free(ssl);
+    return nullptr;
+  }
+  SSL_set_bio(ssl, in, out);  // The SSL owns both from here.
+  SSL_set_accept_state(ssl);
+  // Idle connections give their 16 KiB record buffers back; thousands of keep-alive
+  // clients would otherwise hold tens of KiB each.
+  SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  return ssl;
+}
+
+// TLS over a socket. OpenSSL works on memory BIOs and this class moves the ciphertext:
+// reads take one recv from the event loop's readiness wait, the way plain reads do, and a
+// response is one SSL_write, so one record and one send. (Asio's ssl::stream does the same
+// through a composed operation per call, with extra event-loop trips.)
+class TlsStream {
+ public:
+  static constexpr bool kSecure = true;
+
+  // Takes `ssl` from NewServerSsl.
+  TlsStream(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {}
+
+  tcp::socket& socket() { return socket_; }
+
+  // Completes the server side of the handshake.
+  asio::awaitable<error_code> Handshake() {
+    for (;;) {
+      ClearStaleErrors();
+      const int r = SSL_do_handshake(ssl_.get());
+      const int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), r);
+      // Our flight goes out first; on failure that is the alert telling the client why.
+      if (OutputPending()) {
+        auto [ec, n] = co_await WriteAllTo(socket_, TakeOutput());
+        if (ec && r == 1) co_return ec;
+      }
+      if (r == 1) co_return error_code{};
+      if (err != SSL_ERROR_WANT_READ) co_return Fail(err);
+      auto [ec, n] = co_await socket_.async_read_some(InBuffer(), kUseTuple);
+      if (error_code fed = Feed(ec, n)) co_return fed;
+    }
+  }
+
+  // Reads some plaintext, waiting for ciphertext only when OpenSSL holds no full record.
+  asio::awaitable<std::tuple<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) {
+    for (;;) {
+      ClearStaleErrors();
+      std::size_t n = 0;
+      const int r = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+      if (r == 1) co_return std::tuple{error_code{}, n};
+      const int err = SSL_get_error(ssl_.get(), r);
+      if (err != SSL_ERROR_WANT_READ) co_return std::tuple{Fail(err), std::size_t{0}};
+      // What OpenSSL owes the peer (a TLS 1.3 key update answer) goes before waiting.
+      if (OutputPending()) {
+        auto [ec, sent] = co_await WriteAllTo(socket_, TakeOutput());
+        if (ec) co_return std::tuple{ec, std::size_t{0}};
+      }
+      auto [ec, got] = co_await socket_.async_read_some(InBuffer(), kUseTuple);
+      if (error_code fed = Feed(ec, got)) co_return std::tuple{fed, std::size_t{0}};
+    }
+  }
+
+  // Encrypts `data` with one SSL_write and sends it. The count is of plaintext bytes.
+  asio::awaitable<std::tuple<error_code, std::size_t>> WriteAll(asio::const_buffer data) {
+    ClearStaleErrors();
+    std::size_t n = 0;
+    if (SSL_write_ex(ssl_.get(), data.data(), data.size(), &n) != 1) {
+      co_return std::tuple{Fail(SSL_get_error(ssl_.get(), 0)), std::size_t{0}};
+    }
+    auto [ec, sent] = co_await WriteAllTo(socket_, TakeOutput());
+    if (out_.capacity() > kKeepBufferBytes) std::string().swap(out_);
+    co_return std::tuple{ec, ec ? std::size_t{0} : data.size()};
+  }
+
+  // Sends close_notify (RFC 8446 §6.1) unless the session already failed. Does not wait for
+  // the peer's: the caller closes the TCP stream next.
+  asio::awaitable<void> Shutdown() {
+    if (broken_) co_return;
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());
+    ERR_clear_error();
+    if (OutputPending()) co_await WriteAllTo(socket_, TakeOutput());
+  }
+
+ private:
+  // Ciphertext is read in chunks of one full TLS record (RFC 8446 §5.1: 2^14 plus overhead).
+  static constexpr std::size_t kInChunk = 16 * 1024 + 512;
+  // A send buffer grown past this by a large response is given back after it.
+  static constexpr std::size_t kKeepBufferBytes = 64 * 1024;
+
+  // SSL_get_error reads the thread's OpenSSL error queue, so an entry left there by other
+  // code would turn the next WANT_READ into a failure. Peeking is cheaper than clearing.
+  static void ClearStaleErrors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+  }
+
+  asio::mutable_buffer InBuffer() {
+    if (!in_) in_ = std::make_unique<char[]>(kInChunk);
+    return asio::buffer(in_.get(), kInChunk);
+  }
+
+  // Hands `n` bytes read into in_ to OpenSSL; a read error is passed through.
+  error_code Feed(const error_code& ec, std::size_t n) {
+    // A TCP close without close_notify could be a truncation attack (RFC 8446 §6.1).
+    if (ec == asio::error::eof) return asio::ssl::error::stream_truncated;
+    if (ec) return ec;
+    if (BIO_write(SSL_get_rbio(ssl_.get()), in_.get(), static_cast<int>(n)) !=
+        static_cast<int>(n)) {
+      return asio::error::no_memory;
+    }
+    return {};
+  }
+
+  bool OutputPending() const { return BIO_ctrl_pending(SSL_get_wbio(ssl_.get())) > 0; }
+
+  // Moves the ciphertext OpenSSL produced into out_ for sending.
+  asio::const_buffer TakeOutput() {
+    BIO* bio = SSL_get_wbio(ssl_.get());
+    const std::size_t pending = BIO_ctrl_pending(bio);
+    out_.resize(pending);
+    const int n = BIO_read(bio, out_.data(), static_cast<int>(pending));
+    out_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return asio::buffer(out_);
+  }
+
+  // The error for a failed SSL call; the session is unusable afterwards unless the peer
+  // closed it cleanly.
+  error_code Fail(int ssl_error) {
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+    broken_ = true;
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (ssl_error == SSL_ERROR_SSL && code != 0) {
+      return error_code(static_cast<int>(code), asio::error::get_ssl_category());
+    }
+    return asio::error::connection_aborted;
+  }
+
+  tcp::socket socket_;
+  std::unique_ptr<SSL, SslDeleter> ssl_;
+  std::unique_ptr<char[]> in_;  // Ciphertext read from the socket; allocated on first read.
+  std::string out_;             // Ciphertext on its way to the socket.
+  bool broken_ = false;         // A fatal TLS error: no close_notify may follow.
 };
 
 struct DispatchState {
@@ -286,18 +527,17 @@ struct DispatchState {
 };
 
 // One accepted connection. Lives on its loop's thread only; the coroutine frames hold it by
-// shared_ptr, timer callbacks and worker completions by weak_ptr.
+// shared_ptr, worker completions by weak_ptr.
 template <typename Stream>
 class Connection final : public ConnectionBase,
                          public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  static constexpr bool kSecure = !std::is_same_v<Stream, tcp::socket>;
+  static constexpr bool kSecure = Stream::kSecure;
 
   Connection(Server::Impl& impl, Loop& loop, Stream stream, std::string client_ip, Mode mode)
       : impl_(impl),
         loop_(loop),
         stream_(std::move(stream)),
-        deadline_(loop.ctx),
         wake_(loop.ctx),
         client_ip_(std::move(client_ip)),
         mode_(mode) {
@@ -331,32 +571,32 @@ class Connection final : public ConnectionBase,
     wake_.cancel();
   }
 
+  void OnDeadline() override {
+    deadline_ = Clock::time_point::max();
+    timed_out_ = true;
+    CancelIo();
+  }
+
  private:
-  tcp::socket& Socket() { return beast::get_lowest_layer(stream_); }
+  // Responses and request buffers grown past this are given back after use.
+  static constexpr std::size_t kKeepBufferBytes = 64 * 1024;
+
+  tcp::socket& Socket() { return stream_.socket(); }
 
   void CancelIo() {
     error_code ignored;
     Socket().cancel(ignored);
   }
 
-  // Starts the deadline for the operations that follow; at expiry they are cancelled and
-  // timed_out_ tells why. A generation number makes a late expiry of an old deadline moot.
-  void Arm(Clock::duration timeout) {
+  // Starts the deadline for the operations that follow; at expiry the loop's sweep cancels
+  // them and timed_out_ tells why.
+  void Arm(Clock::duration timeout, Clock::time_point now = Clock::now()) {
     timed_out_ = false;
-    deadline_.expires_after(timeout);
-    deadline_.async_wait(
-        [weak = this->weak_from_this(), generation = ++generation_](const error_code& ec) {
-          auto self = weak.lock();
-          if (ec || !self || self->generation_ != generation) return;
-          self->timed_out_ = true;
-          self->CancelIo();
-        });
+    deadline_ = now + timeout;
+    StartSweep(loop_);
   }
 
-  void Disarm() {
-    ++generation_;
-    deadline_.cancel();
-  }
+  void Disarm() { deadline_ = Clock::time_point::max(); }
 
   void End() {
     error_code ignored;
@@ -368,14 +608,15 @@ class Connection final : public ConnectionBase,
       impl_.active.fetch_sub(1, std::memory_order_relaxed);
     }
     loop_.connections.erase(this);
-    // The last connection of a draining loop lets its io_context run out of work.
+    // The last connection of a draining loop lets its io_context run out of work (the
+    // sweep stops by itself once the loop has no connections).
     if (loop_.draining && loop_.connections.empty()) loop_.drain_timer.cancel();
   }
 
   asio::awaitable<void> Serve() {
     if constexpr (kSecure) {
       Arm(impl_.options.tls_handshake_timeout);
-      auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+      const error_code ec = co_await stream_.Handshake();
       Disarm();
       if (ec || aborted_) {
         impl_.tls_failures.fetch_add(1, std::memory_order_relaxed);
@@ -399,8 +640,9 @@ class Connection final : public ConnectionBase,
       if (buffer.size() == 0) {
         idle_ = true;
         if (loop_.draining) co_return;
+        if (buffer.capacity() > kKeepBufferBytes) buffer = beast::flat_buffer();
         Arm(mode_ == Mode::kRedirect ? impl_.options.read_timeout : impl_.options.idle_timeout);
-        auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
+        auto [ec, n] = co_await stream_.ReadSome(buffer.prepare(kReadChunk));
         Disarm();
         if (ec || aborted_) co_return;
         buffer.commit(n);
@@ -420,6 +662,62 @@ class Connection final : public ConnectionBase,
     return req;
   }
 
+  // Feeds what `buffer` holds to `parser` until the header (whole: the message) is
+  // complete. need_more: bytes must be read first. What Beast's read operations do between
+  // reads, without their trip through the event loop when the bytes are already here.
+  static error_code ParseBuffered(beast::flat_buffer& buffer, RequestParser& parser, bool whole) {
+    for (;;) {
+      if (whole ? parser.is_done() : parser.is_header_done()) return {};
+      if (buffer.size() == 0) return bhttp::error::need_more;
+      error_code ec;
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec) return ec;
+      if (used == 0) return bhttp::error::need_more;
+    }
+  }
+
+  // Reads until ParseBuffered completes, with the end-of-stream rules of Beast's reads.
+  asio::awaitable<error_code> ReadMore(beast::flat_buffer& buffer, RequestParser& parser,
+                                       bool whole) {
+    for (;;) {
+      const std::size_t size = beast::read_size(buffer, 65536);
+      if (size == 0) co_return bhttp::error::buffer_overflow;
+      auto [ec, n] = co_await stream_.ReadSome(buffer.prepare(size));
+      buffer.commit(n);
+      if (ec == asio::error::eof) {
+        if (!parser.got_some()) co_return bhttp::error::end_of_stream;
+        // The parser decides whether EOF ends the message or cuts it short.
+        error_code eof_ec;
+        parser.put_eof(eof_ec);
+        co_return eof_ec;
+      }
+      if (ec) co_return ec;
+      ec = ParseBuffered(buffer, parser, whole);
+      if (ec != bhttp::error::need_more) co_return ec;
+    }
+  }
+
+  // The request of the exchange starting now, with every field reset. It sits in shared
+  // state because an offloaded handler may still hold it after this connection was
+  // force-closed; while nobody else does, it is reused and its strings keep their capacity.
+  Request& FreshRequest(Clock::time_point received_at) {
+    if (!state_ || state_.use_count() != 1) state_ = std::make_shared<DispatchState>();
+    state_->response.reset();
+    Request& req = state_->request;
+    req.method = Method::kGet;
+    req.method_text.clear();
+    req.target.clear();
+    req.path.clear();
+    req.query.clear();
+    req.body.clear();
+    req.request_id.clear();
+    req.client_ip.assign(client_ip_);
+    req.secure = kSecure;
+    req.received_at = received_at;
+    return req;
+  }
+
   // Reads, answers and logs one request whose first bytes are in `buffer`.
   asio::awaitable<Next> ServeOne(beast::flat_buffer& buffer) {
     const Clock::time_point received_at = Clock::now();
@@ -430,21 +728,27 @@ class Connection final : public ConnectionBase,
 
     // One deadline covers the whole request, first byte to end of body: a client that
     // trickles bytes (slowloris) is cut off however steadily it sends.
-    Arm(impl_.options.read_timeout);
-    auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer, parser, kUseTuple);
+    Arm(impl_.options.read_timeout, received_at);
+    error_code ec = ParseBuffered(buffer, parser, /*whole=*/false);
+    if (ec == bhttp::error::need_more) ec = co_await ReadMore(buffer, parser, /*whole=*/false);
     int problem = 0;
+    std::optional<OriginTarget> target;
     if (!ec && !aborted_) {
-      problem = CheckRequestHeader(parser.get());
+      problem = CheckRequestHeader(parser.get(), target);
       // A body over the limit was refused from Content-Length already (Beast checks it as
       // the header completes); a body is read only for a request we will serve.
       if (problem == 0 && !parser.is_done() && mode_ == Mode::kServe) {
         if (parser.get().version() == 11 &&
             IEquals(parser.get()[bhttp::field::expect], "100-continue")) {
           // RFC 9110 §10.1.1: tell a waiting client to send the body.
-          std::tie(ec, n) = co_await asio::async_write(
-              stream_, asio::buffer(kContinue.data(), kContinue.size()), kUseTuple);
+          std::tie(ec, std::ignore) =
+              co_await stream_.WriteAll(asio::buffer(kContinue.data(), kContinue.size()));
         }
-        if (!ec) std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer, parser, kUseTuple);
+        if (!ec) {
+          parser.eager(true);  // As Beast's whole-message read: parse body bytes as they come.
+          ec = ParseBuffered(buffer, parser, /*whole=*/true);
+          if (ec == bhttp::error::need_more) ec = co_await ReadMore(buffer, parser, /*whole=*/true);
+        }
       }
     }
     Disarm();
@@ -452,8 +756,14 @@ class Connection final : public ConnectionBase,
     if (ec) problem = StatusForReadError(ec, timed_out_);
     if (ec && problem == 0) co_return Next::kCloseNow;
 
-    Request req = BaseRequest(received_at);
-    if (parser.is_header_done()) FillHeader(parser.get(), req);
+    Request& req = FreshRequest(received_at);
+    if (parser.is_header_done()) {
+      // A header that failed the checks before the target's may still have a valid one.
+      if (!target) target = ParseOriginTarget(parser.get().target());
+      FillHeader(parser.get(), std::move(target), req);
+    } else {
+      req.headers.clear();
+    }
     if (problem != 0) {
       co_await WriteServerAnswer(req, problem);
       co_return Next::kCloseGracefully;
@@ -466,61 +776,60 @@ class Connection final : public ConnectionBase,
     req.body = std::move(parser.get().body());
     const bool keep_alive = parser.get().keep_alive();
     const bool http10 = parser.get().version() == 10;
-    co_return co_await Dispatch(std::move(req), keep_alive, http10);
+
+    // Hands the request to the pipeline; an inline route answers right here, an offloaded
+    // one is waited for without blocking the loop.
+    impl_.pipeline.Prepare(req);
+    impl_.requests.fetch_add(1, std::memory_order_relaxed);
+    std::optional<Response> response =
+        impl_.pipeline.DispatchHere(req, [this] { return WorkerDone(); });
+    if (!response) {
+      DispatchState& state = *state_;
+      while (!state.response && !aborted_) {
+        wake_.expires_at(Clock::time_point::max());
+        co_await wake_.async_wait(kUseTuple);
+      }
+      if (!state.response) co_return Next::kCloseNow;
+      response = std::move(state.response);
+    }
+
+    // RFC 9112 §9.3: 1.1 persists unless told otherwise, 1.0 only with keep-alive. During a
+    // drain the answer says the connection ends, so the client does not reuse it.
+    const bool close = response->close_connection || !keep_alive || loop_.draining;
+    const bool written = co_await Write(req, *response, close, http10);
+    if (!written) co_return Next::kCloseNow;
+    co_return close ? Next::kCloseGracefully : Next::kKeepAlive;
   }
 
-  static void FillHeader(const RequestParser::value_type& msg, Request& req) {
+  // The completion for an offloaded handler; it runs on a worker thread, and the connection
+  // may only be touched on its own loop, so it posts the response there.
+  Pipeline::Done WorkerDone() {
+    return [state = state_, gate = loop_.gate,
+            weak = std::weak_ptr<Connection>(this->shared_from_this())](Response response) {
+      gate->Post([state, weak, response = std::move(response)]() mutable {
+        state->response = std::move(response);
+        if (auto self = weak.lock()) self->wake_.cancel();
+      });
+    };
+  }
+
+  // Copies the parsed request line and header into `req`, reusing its strings.
+  static void FillHeader(const RequestParser::value_type& msg, std::optional<OriginTarget> target,
+                         Request& req) {
     req.method = MethodFromVerb(msg.method());
-    req.method_text = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    if (auto target = ParseOriginTarget(req.target)) {
+    req.method_text.assign(msg.method_string());
+    req.target.assign(msg.target());
+    if (target) {
       req.path = std::move(target->path);
       req.query = std::move(target->query);
     }
-    req.headers.reserve(std::distance(msg.begin(), msg.end()));
+    req.headers.resize(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
+    auto header = req.headers.begin();
     for (const auto& field : msg) {
-      req.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+      header->name.assign(field.name_string());
+      header->value.assign(field.value());
+      ++header;
     }
-  }
-
-  // Hands the request to the pipeline and waits, without blocking the loop, for the answer.
-  asio::awaitable<Next> Dispatch(Request req, bool keep_alive, bool http10) {
-    impl_.pipeline.Prepare(req);
-    impl_.requests.fetch_add(1, std::memory_order_relaxed);
-
-    // The request lives in shared state: an offloaded handler may still hold it after this
-    // connection was force-closed.
-    auto state = std::make_shared<DispatchState>();
-    state->request = std::move(req);
-    const Loop* loop = &loop_;
-    impl_.pipeline.Dispatch(
-        state->request,
-        [state, loop, gate = loop_.gate,
-         weak = std::weak_ptr<Connection>(this->shared_from_this())](Response response) mutable {
-          if (current_loop == loop) {
-            // Synchronous answer, on this loop: the coroutine reads it after Dispatch returns.
-            state->response = std::move(response);
-            return;
-          }
-          // A worker thread: the connection may only be touched on its own loop.
-          gate->Post([state, weak, response = std::move(response)]() mutable {
-            state->response = std::move(response);
-            if (auto self = weak.lock()) self->wake_.cancel();
-          });
-        });
-    while (!state->response && !aborted_) {
-      wake_.expires_at(Clock::time_point::max());
-      co_await wake_.async_wait(kUseTuple);
-    }
-    if (!state->response) co_return Next::kCloseNow;
-
-    Response& response = *state->response;
-    // RFC 9112 §9.3: 1.1 persists unless told otherwise, 1.0 only with keep-alive. During a
-    // drain the answer says the connection ends, so the client does not reuse it.
-    const bool close = response.close_connection || !keep_alive || loop_.draining;
-    const bool written = co_await Write(state->request, response, close, http10);
-    if (!written) co_return Next::kCloseNow;
-    co_return close ? Next::kCloseGracefully : Next::kKeepAlive;
   }
 
   // A problem the server answers by itself (400, 408, 413, 414, 431, 503); always closes.
@@ -555,24 +864,24 @@ class Connection final : public ConnectionBase,
     framing.head_request = req.method == Method::kHead;
     framing.close = close;
     framing.keep_alive_http10 = http10 && !close;
-    Result<std::string> bytes = SerializeResponse(response, framing);
-    if (!bytes.ok()) {
+    Status serialized = SerializeResponseTo(response, framing, wire_);
+    if (!serialized.ok()) {
       // Fail closed: a handler produced a header that could split the response.
-      log::RateLimited(
-          "http_invalid_response", log::Level::kError, "http_invalid_response",
-          {log::Field("request_id", req.request_id), log::Field("detail", bytes.error().detail())});
+      log::RateLimited("http_invalid_response", log::Level::kError, "http_invalid_response",
+                       {log::Field("request_id", req.request_id),
+                        log::Field("detail", serialized.error().detail())});
       response = MakeStatusProblem(500, req.request_id);
       impl_.pipeline.Finish(req, response);
       framing.close = true;
       framing.keep_alive_http10 = false;
-      bytes = SerializeResponse(response, framing);
-      if (!bytes.ok()) co_return false;
+      if (!SerializeResponseTo(response, framing, wire_).ok()) co_return false;
     }
 
     // A stalled reader gets the same patience as a stalled writer of requests.
     Arm(impl_.options.read_timeout);
-    auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(*bytes), kUseTuple);
+    auto [ec, written] = co_await stream_.WriteAll(asio::buffer(wire_));
     Disarm();
+    if (wire_.capacity() > kKeepBufferBytes) std::string().swap(wire_);
 
     if (impl_.options.access_log) {
       AccessRecord record;
@@ -596,7 +905,7 @@ class Connection final : public ConnectionBase,
   asio::awaitable<void> CloseGracefully() {
     Arm(kCloseGrace);
     if constexpr (kSecure) {
-      co_await stream_.async_shutdown(kUseTuple);
+      co_await stream_.Shutdown();
     }
     error_code ec;
     Socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -613,17 +922,17 @@ class Connection final : public ConnectionBase,
   Server::Impl& impl_;
   Loop& loop_;
   Stream stream_;
-  asio::steady_timer deadline_;
   asio::steady_timer wake_;  // Cancelled to resume the coroutine when a worker answers.
   std::string client_ip_;
   Mode mode_;
-  std::uint64_t generation_ = 0;
+  std::shared_ptr<DispatchState> state_;  // The current or last exchange; see FreshRequest.
+  std::string wire_;                      // The serialized response being written.
   bool timed_out_ = false;
   bool aborted_ = false;
 };
 
-using PlainConnection = Connection<tcp::socket>;
-using TlsConnection = Connection<asio::ssl::stream<tcp::socket>>;
+using PlainConnection = Connection<PlainStream>;
+using TlsConnection = Connection<TlsStream>;
 
 template <typename Conn>
 void Spawn(Loop& loop, std::shared_ptr<Conn> conn) {
@@ -645,10 +954,12 @@ asio::awaitable<void> AcceptLoop(Server::Impl& impl, Loop& loop, bool redirect) 
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    // Writes are tried at once and only wait when the socket is full (see WriteAllTo).
+    socket.non_blocking(true, ignored);
     std::string client_ip = PeerAddress(socket);
 
     if (redirect) {
-      Spawn(loop, std::make_shared<PlainConnection>(impl, loop, std::move(socket),
+      Spawn(loop, std::make_shared<PlainConnection>(impl, loop, PlainStream(std::move(socket)),
                                                     std::move(client_ip), Mode::kRedirect));
       continue;
     }
@@ -669,20 +980,19 @@ asio::awaitable<void> AcceptLoop(Server::Impl& impl, Loop& loop, bool redirect) 
     }
 
     if (!impl.options.tls) {
-      Spawn(loop, std::make_shared<PlainConnection>(impl, loop, std::move(socket),
+      Spawn(loop, std::make_shared<PlainConnection>(impl, loop, PlainStream(std::move(socket)),
                                                     std::move(client_ip), mode));
       continue;
     }
     // The context current at accept time; a later reload does not affect this connection.
     const TlsContext tls = impl.CurrentTls();
-    SSL* ssl = SSL_new(tls.get());
+    SSL* ssl = NewServerSsl(tls.get());
     if (ssl == nullptr) {
       (mode == Mode::kServe ? impl.active : impl.rejecting).fetch_sub(1, std::memory_order_relaxed);
       continue;
     }
-    asio::ssl::stream<tcp::socket> stream(std::move(socket), ssl);
-    Spawn(loop, std::make_shared<TlsConnection>(impl, loop, std::move(stream), std::move(client_ip),
-                                                mode));
+    Spawn(loop, std::make_shared<TlsConnection>(impl, loop, TlsStream(std::move(socket), ssl),
+                                                std::move(client_ip), mode));
   }
 }
 
@@ -709,7 +1019,6 @@ asio::awaitable<void> SignalLoop(Server::Impl& impl, Loop& loop) {
 }
 
 void RunLoop(Loop& loop) {
-  current_loop = &loop;
   for (;;) {
     try {
       loop.ctx.run();
@@ -845,6 +1154,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Pipeline& 
   for (std::size_t i = 0; i < impl->options.io_threads; ++i) {
     auto loop = std::make_unique<Loop>();
     loop->gate->ctx = &loop->ctx;
+    loop->sweep_period = SweepPeriod(impl->options);
     impl->loops.push_back(std::move(loop));
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));

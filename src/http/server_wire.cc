@@ -194,6 +194,14 @@ std::string_view ReasonPhrase(int status) {
 }
 
 Result<std::string> SerializeResponse(const Response& response, const ResponseFraming& framing) {
+  std::string out;
+  GH_RETURN_IF_ERROR(SerializeResponseTo(response, framing, out));
+  return out;
+}
+
+Status SerializeResponseTo(const Response& response, const ResponseFraming& framing,
+                           std::string& out) {
+  out.clear();
   if (response.status < 200 || response.status > 599) {
     return Internal("response status out of range: " + std::to_string(response.status));
   }
@@ -213,7 +221,6 @@ Result<std::string> SerializeResponse(const Response& response, const ResponseFr
   const bool send_body = !no_content && !framing.head_request;
   const std::string_view security = SecurityHeaderBlock();
 
-  std::string out;
   std::size_t extra = 0;
   for (const Header& h : response.headers) extra += h.name.size() + h.value.size() + 4;
   out.reserve(160 + security.size() + response.content_type.size() + extra +
@@ -250,7 +257,7 @@ Result<std::string> SerializeResponse(const Response& response, const ResponseFr
   }
   out.append("\r\n");
   if (send_body) out.append(response.body);
-  return out;
+  return Ok();
 }
 
 std::optional<OriginTarget> ParseOriginTarget(std::string_view target) {

@@ -36,6 +36,11 @@ struct ResponseFraming {
 // A status outside 200..599 fails the same way (the server sends no interim responses).
 Result<std::string> SerializeResponse(const Response& response, const ResponseFraming& framing);
 
+// The same, written over `out` (cleared first, capacity kept), so a connection can reuse one
+// buffer for all its responses. On error `out` is left empty.
+Status SerializeResponseTo(const Response& response, const ResponseFraming& framing,
+                           std::string& out);
+
 // RFC 9110 §5.1 token.
 bool IsValidHeaderName(std::string_view name);
 // RFC 9110 §5.5 field-value: visible ASCII, SP, HTAB and obs-text; no other control bytes.

@@ -1,0 +1,362 @@
+#include "auth/auth_service.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "audit/events.h"
+#include "core/clock.h"
+#include "crypto/keyring.h"
+#include "crypto/password.h"
+#include "state/state.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+namespace gatehouse::auth {
+namespace {
+
+using audit::EventType;
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+constexpr std::string_view kPassword = "Correct-Horse-9!";
+constexpr std::string_view kEmail = "ada@example.org";
+
+crypto::Argon2Params FastArgon2() {
+  crypto::Argon2Params params;
+  params.memory_kib = 8192;
+  params.iterations = 1;
+  return params;
+}
+
+// One service over a real SQLite store and the in-memory state, with a manual clock.
+class AuthServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/gatehouse-auth-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    store::StoreOptions store_options;
+    store_options.driver = "sqlite";
+    store_options.sqlite_path = dir_ + "/gatehouse.db";
+    store_options.sqlite_synchronous_full = false;
+    auto store = store::OpenStore(store_options);
+    ASSERT_TRUE(store.ok()) << store.error().detail();
+    store_ = std::move(*store);
+    ASSERT_TRUE(store::Migrate(*store_, clock_).ok());
+
+    auto keys = crypto::KeyRing::Parse(crypto::GenerateMasterKeyFile());
+    ASSERT_TRUE(keys.ok());
+    keys_.emplace(std::move(*keys));
+    state::StateOptions state_options;
+    auto state = state::OpenState(state_options, clock_);
+    ASSERT_TRUE(state.ok());
+    state_ = std::move(*state);
+
+    core::TokensConfig tokens_config;
+    tokens_config.hmac_secret.value = Secret(std::string(48, 'k') + "-unit-test-secret");
+    auto keyset = BuildSigningKeys(tokens_config);
+    ASSERT_TRUE(keyset.ok()) << keyset.error().detail();
+    tokens_.emplace(std::move(*keyset), TokenSettings{}, clock_);
+
+    auto blocklist = PasswordBlocklist::FromText("password1!\nletmein123\n");
+    ASSERT_TRUE(blocklist.ok());
+    blocklist_.emplace(std::move(*blocklist));
+
+    accounts_.emplace(*store_, *keys_, clock_);
+    sessions_.emplace(*store_, *keys_, clock_);
+    live_.emplace(*state_, clock_, minutes(30));
+    MakeService(FastArgon2());
+  }
+
+  void TearDown() override {
+    service_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void MakeService(crypto::Argon2Params argon2, unsigned max_sessions = 5,
+                   core::SessionLimitPolicy policy = core::SessionLimitPolicy::kEvictOldest) {
+    AuthSettings settings;
+    settings.argon2 = argon2;
+    settings.max_sessions = max_sessions;
+    settings.limit_policy = policy;
+    service_.emplace(*accounts_, *sessions_, *live_, *tokens_, *blocklist_, events_, clock_,
+                     settings);
+    ASSERT_TRUE(service_->Init().ok());
+  }
+
+  RequestContext Ctx(std::string fingerprint = "fp-laptop") const {
+    RequestContext ctx;
+    ctx.request_id = "req";
+    ctx.client_ip = "192.0.2.10";
+    ctx.user_agent = "test";
+    ctx.fingerprint = std::move(fingerprint);
+    return ctx;
+  }
+
+  void RegisterAda() {
+    auto registered = service_->Register(kEmail, kPassword, std::nullopt, std::nullopt, Ctx(),
+                                         nullptr);
+    ASSERT_TRUE(registered.ok()) << registered.error().message();
+  }
+
+  TokenGrant MustLogin(std::string fingerprint = "fp-laptop") {
+    auto grant = service_->Login(kEmail, kPassword, Ctx(std::move(fingerprint)));
+    EXPECT_TRUE(grant.ok()) << grant.error().message() << " " << grant.error().detail();
+    return std::move(*grant);
+  }
+
+  Result<Principal> Check(const TokenGrant& grant, std::string fingerprint = "fp-laptop") {
+    return service_->Authenticate(grant.access.token, false, Ctx(std::move(fingerprint)));
+  }
+
+  std::string dir_;
+  ManualClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::optional<crypto::KeyRing> keys_;
+  std::unique_ptr<state::StateStore> state_;
+  std::optional<TokenService> tokens_;
+  std::optional<PasswordBlocklist> blocklist_;
+  std::optional<AccountRepository> accounts_;
+  std::optional<SessionRepository> sessions_;
+  std::optional<LiveSessions> live_;
+  audit::MemoryEventSink events_;
+  std::optional<AuthService> service_;
+};
+
+TEST_F(AuthServiceTest, LoginIssuesATokenThatAuthenticates) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  auto principal = Check(grant);
+  ASSERT_TRUE(principal.ok()) << principal.error().detail();
+  EXPECT_EQ(principal->account_id, grant.account_id);
+  EXPECT_EQ(principal->session_id, grant.session_id);
+  EXPECT_EQ(principal->amr, std::vector<std::string>{"pwd"});
+  EXPECT_EQ(events_.CountOf(EventType::kLoginSuccess), 1u);
+}
+
+TEST_F(AuthServiceTest, UnknownEmailAndWrongPasswordAnswerAlike) {
+  RegisterAda();
+  auto unknown = service_->Login("nobody@example.org", kPassword, Ctx());
+  auto wrong = service_->Login(kEmail, "Wrong-Horse-9!", Ctx());
+  ASSERT_FALSE(unknown.ok());
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(unknown.error().code(), wrong.error().code());
+  EXPECT_EQ(unknown.error().message(), wrong.error().message());
+  ASSERT_EQ(events_.CountOf(EventType::kLoginFailure), 2u);
+  auto events = events_.Events();
+  EXPECT_EQ(events[events.size() - 2].reason, "unknown_account");
+  EXPECT_EQ(events.back().reason, "wrong_password");
+  for (const auto& event : events) {
+    for (const auto& [key, value] : event.attributes) {
+      EXPECT_EQ(value.find("ada@"), std::string::npos) << key;
+      EXPECT_EQ(value.find("Horse"), std::string::npos) << key;
+    }
+  }
+}
+
+TEST_F(AuthServiceTest, EmailCaseVariantsReachTheSameAccount) {
+  RegisterAda();
+  auto again = service_->Register("ADA@Example.ORG", kPassword, std::nullopt, std::nullopt,
+                                  Ctx(), nullptr);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(service_->Login("Ada@EXAMPLE.org", kPassword, Ctx()).ok());
+}
+
+TEST_F(AuthServiceTest, RegisterNamesEveryViolatedRule) {
+  PolicyFailure failure;
+  auto result = service_->Register(kEmail, "abc", std::nullopt, std::nullopt, Ctx(), &failure);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument);
+  std::vector<std::string_view> codes;
+  for (const auto& v : failure.violations) codes.push_back(v.code);
+  EXPECT_NE(std::find(codes.begin(), codes.end(), "too_short"), codes.end());
+  EXPECT_NE(std::find(codes.begin(), codes.end(), "missing_upper"), codes.end());
+  EXPECT_NE(std::find(codes.begin(), codes.end(), "missing_digit"), codes.end());
+  EXPECT_NE(std::find(codes.begin(), codes.end(), "missing_symbol"), codes.end());
+}
+
+TEST_F(AuthServiceTest, OverlongPasswordIsRefusedBeforeHashing) {
+  RegisterAda();
+  auto result = service_->Login(kEmail, std::string(257, 'A'), Ctx());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(events_.Events().back().reason, "password_too_long");
+}
+
+TEST_F(AuthServiceTest, LoginUpgradesAWeakerHash) {
+  RegisterAda();
+  crypto::Argon2Params stronger = FastArgon2();
+  stronger.iterations = 2;
+  MakeService(stronger);
+  MustLogin();
+  auto account = accounts_->FindByEmail(kEmail);
+  ASSERT_TRUE(account.ok() && account->has_value());
+  EXPECT_FALSE(crypto::NeedsRehash((*account)->password_hash, stronger));
+  EXPECT_NE((*account)->password_hash.find("t=2"), std::string::npos);
+}
+
+TEST_F(AuthServiceTest, LogoutDeniesTheTokenAndEndsTheSession) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  auto principal = Check(grant);
+  ASSERT_TRUE(principal.ok());
+  ASSERT_TRUE(service_->Logout(*principal, Ctx()).ok());
+  auto after = Check(grant);
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.error().code(), ErrorCode::kUnauthenticated);
+  auto denied = live_->IsDenied(principal->jti);
+  ASSERT_TRUE(denied.ok());
+  EXPECT_TRUE(*denied);
+  auto refreshed = service_->Refresh(grant.refresh_token, Ctx());
+  EXPECT_FALSE(refreshed.ok());
+}
+
+TEST_F(AuthServiceTest, IdleSessionEnds) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  clock_.Advance(minutes(29));
+  ASSERT_TRUE(Check(grant).ok());  // Activity restarts the idle window.
+  clock_.Advance(minutes(29));
+  ASSERT_TRUE(Check(grant).ok());
+  clock_.Advance(minutes(31));
+  auto idle = Check(grant);
+  ASSERT_FALSE(idle.ok());
+  EXPECT_EQ(idle.error().detail(), "session ended or idle");
+  EXPECT_FALSE(service_->Refresh(grant.refresh_token, Ctx()).ok());
+}
+
+TEST_F(AuthServiceTest, ActiveSessionStillEndsAtItsAbsoluteTimeout) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  for (int i = 0; i < 23; ++i) {  // 23 x 20 min = 7 h 40 min, active all along.
+    clock_.Advance(minutes(20));
+    ASSERT_TRUE(Check(grant).ok()) << "step " << i;
+  }
+  clock_.Advance(minutes(21));  // 8 h 1 min after login.
+  EXPECT_FALSE(Check(grant).ok());
+}
+
+TEST_F(AuthServiceTest, FingerprintMismatchEndsTheSession) {
+  RegisterAda();
+  TokenGrant grant = MustLogin("fp-laptop");
+  auto stolen = Check(grant, "fp-elsewhere");
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().detail(), "device fingerprint mismatch");
+  EXPECT_EQ(events_.CountOf(EventType::kSuspiciousActivity), 1u);
+  // The session is over for the original device too.
+  EXPECT_FALSE(Check(grant, "fp-laptop").ok());
+}
+
+TEST_F(AuthServiceTest, RefreshRotatesAndIssuesAWorkingToken) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  clock_.Advance(seconds(30));
+  auto refreshed = service_->Refresh(grant.refresh_token, Ctx());
+  ASSERT_TRUE(refreshed.ok()) << refreshed.error().detail();
+  EXPECT_FALSE(refreshed->refresh_token.Equals(grant.refresh_token));
+  EXPECT_EQ(refreshed->session_id, grant.session_id);
+  EXPECT_TRUE(Check(*refreshed).ok());
+}
+
+TEST_F(AuthServiceTest, RefreshReuseRevokesTheFamilyAndReports) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  auto first = service_->Refresh(grant.refresh_token, Ctx());
+  ASSERT_TRUE(first.ok());
+  clock_.Advance(seconds(11));  // Past the 10 s grace window.
+  auto reuse = service_->Refresh(grant.refresh_token, Ctx());
+  ASSERT_FALSE(reuse.ok());
+  EXPECT_EQ(reuse.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(events_.CountOf(EventType::kSuspiciousActivity), 1u);
+  EXPECT_FALSE(Check(*first).ok());
+  EXPECT_FALSE(service_->Refresh(first->refresh_token, Ctx()).ok());
+}
+
+TEST_F(AuthServiceTest, SessionLimitEvictsTheOldest) {
+  MakeService(FastArgon2(), 2, core::SessionLimitPolicy::kEvictOldest);
+  RegisterAda();
+  TokenGrant first = MustLogin();
+  clock_.Advance(seconds(1));
+  TokenGrant second = MustLogin();
+  clock_.Advance(seconds(1));
+  TokenGrant third = MustLogin();
+  EXPECT_FALSE(Check(first).ok());
+  EXPECT_TRUE(Check(second).ok());
+  EXPECT_TRUE(Check(third).ok());
+}
+
+TEST_F(AuthServiceTest, SessionLimitCanRefuseNewSessions) {
+  MakeService(FastArgon2(), 1, core::SessionLimitPolicy::kRefuseNew);
+  RegisterAda();
+  TokenGrant first = MustLogin();
+  auto second = service_->Login(kEmail, kPassword, Ctx());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(Check(first).ok());
+}
+
+TEST_F(AuthServiceTest, IdleSessionsDoNotCountTowardsTheLimit) {
+  MakeService(FastArgon2(), 1, core::SessionLimitPolicy::kRefuseNew);
+  RegisterAda();
+  MustLogin();
+  clock_.Advance(minutes(31));
+  EXPECT_TRUE(service_->Login(kEmail, kPassword, Ctx()).ok());
+}
+
+TEST_F(AuthServiceTest, PasswordChangeRevokesOtherSessions) {
+  RegisterAda();
+  TokenGrant here = MustLogin();
+  TokenGrant there = MustLogin();
+  auto principal = Check(here);
+  ASSERT_TRUE(principal.ok());
+
+  auto wrong = service_->ChangePassword(*principal, "Not-The-One-1!", "Brand-New-Pass-2?", Ctx(),
+                                        nullptr);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kPermissionDenied);
+
+  ASSERT_TRUE(
+      service_->ChangePassword(*principal, kPassword, "Brand-New-Pass-2?", Ctx(), nullptr).ok());
+  EXPECT_TRUE(Check(here).ok());
+  EXPECT_FALSE(Check(there).ok());
+  EXPECT_FALSE(service_->Login(kEmail, kPassword, Ctx()).ok());
+  EXPECT_TRUE(service_->Login(kEmail, "Brand-New-Pass-2?", Ctx()).ok());
+  EXPECT_EQ(events_.CountOf(EventType::kPasswordChange), 1u);
+}
+
+TEST_F(AuthServiceTest, SessionsAreListedAndRevokedPerAccount) {
+  RegisterAda();
+  TokenGrant a = MustLogin();
+  TokenGrant b = MustLogin();
+  auto principal = Check(a);
+  ASSERT_TRUE(principal.ok());
+  auto listed = service_->ListSessions(*principal);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+
+  ASSERT_TRUE(service_->Register("grace@example.org", kPassword, std::nullopt, std::nullopt,
+                                 Ctx(), nullptr)
+                  .ok());
+  auto grace = service_->Login("grace@example.org", kPassword, Ctx());
+  ASSERT_TRUE(grace.ok());
+  // Another account's session is "not found", exactly like an unknown id.
+  auto foreign = service_->RevokeSession(*principal, grace->session_id);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(Check(*grace).ok());
+
+  ASSERT_TRUE(service_->RevokeSession(*principal, b.session_id).ok());
+  EXPECT_FALSE(Check(b).ok());
+  auto others = service_->RevokeOtherSessions(*principal);
+  ASSERT_TRUE(others.ok());
+  EXPECT_EQ(*others, 0u);
+  EXPECT_TRUE(Check(a).ok());
+}
+
+}  // namespace
+}  // namespace gatehouse::auth
