@@ -80,7 +80,9 @@ std::string RefreshCookie(std::string_view value, std::chrono::seconds max_age) 
   return Cookie(kRefreshCookie, value, kRefreshPath, max_age);
 }
 
-std::string ClearSessionCookie() { return Cookie(kSessionCookie, "", "/", std::chrono::seconds(0)); }
+std::string ClearSessionCookie() {
+  return Cookie(kSessionCookie, "", "/", std::chrono::seconds(0));
+}
 
 std::string ClearRefreshCookie() {
   return Cookie(kRefreshCookie, "", kRefreshPath, std::chrono::seconds(0));

@@ -151,7 +151,8 @@ int RunServe(const char* config_path) {
   http::Router router;
   AddHealthRoutes(router, [&store]() -> Status { return store->Ping(); });
   audit::LogEventSink events;
-  auto auth_parts = SetUpAuth(config, *store, keyring, *state, events, SystemClock::Instance(), router);
+  auto auth_parts =
+      SetUpAuth(config, *store, keyring, *state, events, SystemClock::Instance(), router);
   if (!auth_parts.ok()) {
     ReportStartupError("auth", auth_parts.error());
     return kExitUsage;
