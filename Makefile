@@ -26,16 +26,18 @@ run:
 # Installs what is missing (test servers included), builds, runs every test.
 test:
 	@scripts/install-deps.sh test
+	@scripts/install-node-deps.sh
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
-# Release build, then throughput and memory figures next to nginx.
+# Release build, then throughput, latency and memory next to nginx and a Node.js peer
+# (health check, forward auth, password login); about three minutes.
 bench:
 	@scripts/install-deps.sh bench
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
-	  -DGATEHOUSE_TESTS=OFF >/dev/null
+	  -DGATEHOUSE_TESTS=OFF -DGATEHOUSE_BENCH=ON >/dev/null
 	cmake --build $(RELEASE_DIR) -j $(JOBS)
-	bench/run.sh $(RELEASE_DIR)/gatehouse
+	bench/run.sh $(RELEASE_DIR)/gatehouse $(RELEASE_DIR)/bench/argon2_rate
 
 format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i

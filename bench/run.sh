@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# Throughput of /healthz next to nginx answering `return 200`, over HTTP and
-# HTTPS, from one run on this machine, plus Gatehouse's idle memory.
-# The server under test gets core 0, the load generator (wrk) core 1.
+# Gatehouse next to nginx `return 200` and a Node.js forward-auth peer, all from one run on
+# this machine, printed as one table with the ratios and their goals:
+#   - /healthz next to nginx `return 200`, over HTTP and HTTPS;
+#   - GET /v1/auth/verify with a valid HS256 and a valid EdDSA access token, next to nginx
+#     and next to bench/node-peer (fastify + jose + rate-limit + helmet) checking the same
+#     token, over HTTP and HTTPS;
+#   - POST /v1/auth/login with the default argon2id cost, next to the raw argon2id verify
+#     rate on the same core (bench/argon2_rate);
+#   - Gatehouse's idle memory.
+# Every server under test gets core 0 (Gatehouse with one I/O thread and one worker), the load
+# generator (wrk) core 1.
+#
+#   bench/run.sh path/to/gatehouse [path/to/argon2_rate]
+#   BENCH_DURATION (8s per row), BENCH_CONNECTIONS (64), BENCH_LOGIN_CONNECTIONS (4)
 set -euo pipefail
-BIN="$(realpath "${1:?usage: bench/run.sh path/to/gatehouse}")"
-DURATION="${BENCH_DURATION:-10s}"
+BIN="$(realpath "${1:?usage: bench/run.sh path/to/gatehouse [path/to/argon2_rate]}")"
+ARGON2_RATE="$(realpath "${2:-$(dirname "$BIN")/bench/argon2_rate}")"
+DURATION="${BENCH_DURATION:-8s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+LOGIN_CONNECTIONS="${BENCH_LOGIN_CONNECTIONS:-4}"
+ARGON2_SECONDS=5
+BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
+PEER_DIR="$BENCH_DIR/node-peer"
 WORK="$(mktemp -d /tmp/gatehouse-bench.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -15,6 +31,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+fail() {
+  echo "bench: $*" >&2
+  exit 1
+}
+
+[ -x "$ARGON2_RATE" ] || fail "$ARGON2_RATE not found (built by bench/CMakeLists.txt)"
+
+# The Node peer: fastify 5 needs Node.js 20 or later. npm ci installs exactly the locked tree;
+# it is skipped while node_modules is newer than the lock file (npm ci writes
+# node_modules/.package-lock.json last, so it marks a complete install).
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+  fail "node and npm are needed for the Node.js peer (scripts/install-deps.sh bench)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || fail "the Node.js peer needs Node.js >= 20, found $(node --version)"
+if [ ! -f "$PEER_DIR/node_modules/.package-lock.json" ] ||
+  [ "$PEER_DIR/package-lock.json" -nt "$PEER_DIR/node_modules/.package-lock.json" ]; then
+  echo "bench: installing bench/node-peer dependencies (npm ci)"
+  (cd "$PEER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    fail "npm ci failed in bench/node-peer"
+fi
+
 NEXT_PORT=$((20000 + RANDOM % 30000))
 free_port() {  # sets PORT to a loopback port nobody listens on
   while ss -ltnH "sport = :$NEXT_PORT" | grep -q .; do NEXT_PORT=$((NEXT_PORT + 1)); done
@@ -23,27 +60,28 @@ free_port() {  # sets PORT to a loopback port nobody listens on
 }
 
 wait_for() {  # url
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 150); do
     curl -sk -o /dev/null "$1" && return 0
     sleep 0.1
   done
-  echo "bench: $1 did not come up" >&2
-  return 1
+  fail "$1 did not come up"
 }
 
-# wrk output -> "req/s p50 p99"
-run_wrk() {
-  local out
-  out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1")"
-  local rps p50 p99
-  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
-  p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-  p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-  echo "$rps $p50 $p99"
+rss_kib() {  # pid
+  awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
 }
 
-scripts_dir="$(dirname "$0")/../scripts"
-bash "$scripts_dir/dev-setup.sh" "$WORK/var" >/dev/null
+# Key material: the development setup (master key, self-signed certificate), plus an HS256
+# secret without the development marker (so the Node peer reads the same bytes Gatehouse
+# uses) and an Ed25519 signing key.
+umask 077
+bash "$BENCH_DIR/../scripts/dev-setup.sh" "$WORK/var" >/dev/null
+CERT="$WORK/var/tls/cert.pem"
+CERT_KEY="$WORK/var/tls/key.pem"
+HMAC_KEY="$WORK/var/keys/bench-hmac.key"
+ED_KEY="$WORK/var/keys/bench-ed25519.pem"
+openssl rand -hex 32 > "$HMAC_KEY"
+openssl genpkey -algorithm ed25519 -out "$ED_KEY" 2>/dev/null
 
 # nginx: one worker, no access log, keep-alive without reconnects.
 free_port; NGINX_HTTP=$PORT; free_port; NGINX_HTTPS=$PORT
@@ -61,8 +99,8 @@ http {
   server {
     listen 127.0.0.1:$NGINX_HTTP;
     listen 127.0.0.1:$NGINX_HTTPS ssl;
-    ssl_certificate $WORK/var/tls/cert.pem;
-    ssl_certificate_key $WORK/var/tls/key.pem;
+    ssl_certificate $CERT;
+    ssl_certificate_key $CERT_KEY;
     ssl_protocols TLSv1.2 TLSv1.3;
     location / { return 200; }
   }
@@ -71,50 +109,245 @@ NGINX
 taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
 PIDS+=($!)
 
-# Gatehouse: one I/O thread on core 0, once with TLS and once without.
-start_gatehouse() {  # name tls port
-  local cfg="$WORK/var/$1.toml"
-  sed -e "s/^port = .*/port = $3/" -e "s/^redirect_port = .*/redirect_port = 0/" \
-    "$WORK/var/gatehouse.toml" > "$cfg"
-  cat >> "$cfg" <<TOML
+# Gatehouse: one I/O thread and one worker on core 0, development profile, its own database.
+# The argon2id cost is written out at its default so the login row measures that cost even if
+# the development setup changes. Every login opens a session: the high per-user limit keeps
+# the limit check from evicting sessions during the login row.
+start_gatehouse() {  # name tls(true|false) port algorithm(HS256|EdDSA)
+  local cfg="$WORK/var/$1.toml" key_line
+  if [ "$4" = HS256 ]; then
+    key_line="hmac_secret_file = \"keys/bench-hmac.key\""
+  else
+    key_line="signing_key_file = \"keys/bench-ed25519.pem\""
+  fi
+  cat > "$cfg" <<TOML
+profile = "development"
+
+[server]
+listen = "127.0.0.1"
+port = $3
+tls = $2
+cert_file = "tls/cert.pem"
+key_file = "tls/key.pem"
+redirect_port = 0
+io_threads = 1
+worker_threads = 1
+
 [log]
 level = "warn"
 access_log = "off"
+
+[crypto]
+master_key_file = "keys/master.key"
+argon2_memory_kib = 19456
+argon2_iterations = 2
+argon2_parallelism = 1
+
+[tokens]
+algorithm = "$4"
+$key_line
+
+[sessions]
+max_per_user = 1000
+limit_policy = "evict_oldest"
+
+[store]
+driver = "sqlite"
+sqlite_path = "$1.db"
 TOML
-  sed -i "s/^\[server\]/[server]\ntls = $2\nio_threads = 1\nworker_threads = 1/" "$cfg"
   GATEHOUSE_LOG_LEVEL=warn taskset -c 0 "$BIN" serve --config "$cfg" \
     >"$WORK/$1.out" 2>&1 &
   GH_PID=$!
   PIDS+=("$GH_PID")
 }
-free_port; GH_HTTP=$PORT; free_port; GH_HTTPS=$PORT
-start_gatehouse plain false "$GH_HTTP"
-start_gatehouse tls true "$GH_HTTPS"
+free_port; GH_HS_HTTP=$PORT; free_port; GH_HS_HTTPS=$PORT
+free_port; GH_ED_HTTP=$PORT; free_port; GH_ED_HTTPS=$PORT
+start_gatehouse hs-http false "$GH_HS_HTTP" HS256
+start_gatehouse hs-https true "$GH_HS_HTTPS" HS256
 GH_HTTPS_PID=$GH_PID
+start_gatehouse ed-http false "$GH_ED_HTTP" EdDSA
+start_gatehouse ed-https true "$GH_ED_HTTPS" EdDSA
 
 wait_for "http://127.0.0.1:$NGINX_HTTP/"
 wait_for "https://127.0.0.1:$NGINX_HTTPS/"
-wait_for "http://127.0.0.1:$GH_HTTP/healthz"
-wait_for "https://127.0.0.1:$GH_HTTPS/healthz"
+wait_for "http://127.0.0.1:$GH_HS_HTTP/healthz"
+wait_for "https://127.0.0.1:$GH_HS_HTTPS/healthz"
+wait_for "http://127.0.0.1:$GH_ED_HTTP/healthz"
+wait_for "https://127.0.0.1:$GH_ED_HTTPS/healthz"
+
+# The Node peer, one process per algorithm and transport, on core 0. The EdDSA peer gets the
+# public key Gatehouse publishes.
+curl -sf "http://127.0.0.1:$GH_ED_HTTP/.well-known/jwks.json" > "$WORK/jwks.json" ||
+  fail "could not read the JWKS of the EdDSA gatehouse"
+start_peer() {  # name alg key-file port [tls]
+  local tls_args=()
+  [ "${5:-}" = tls ] && tls_args=(--cert "$CERT" --tls-key "$CERT_KEY")
+  taskset -c 0 node "$PEER_DIR/server.mjs" --port "$4" --alg "$2" --key "$3" \
+    "${tls_args[@]}" >"$WORK/$1.out" 2>&1 &
+  PEER_PID=$!
+  PIDS+=("$PEER_PID")
+}
+free_port; NODE_HS_HTTP=$PORT; free_port; NODE_HS_HTTPS=$PORT
+free_port; NODE_ED_HTTP=$PORT; free_port; NODE_ED_HTTPS=$PORT
+start_peer node-hs-http HS256 "$HMAC_KEY" "$NODE_HS_HTTP"
+start_peer node-hs-https HS256 "$HMAC_KEY" "$NODE_HS_HTTPS" tls
+NODE_HTTPS_PID=$PEER_PID
+start_peer node-ed-http EdDSA "$WORK/jwks.json" "$NODE_ED_HTTP"
+start_peer node-ed-https EdDSA "$WORK/jwks.json" "$NODE_ED_HTTPS" tls
+wait_for "http://127.0.0.1:$NODE_HS_HTTP/v1/auth/verify"
+wait_for "https://127.0.0.1:$NODE_HS_HTTPS/v1/auth/verify"
+wait_for "http://127.0.0.1:$NODE_ED_HTTP/v1/auth/verify"
+wait_for "https://127.0.0.1:$NODE_ED_HTTPS/v1/auth/verify"
+
+# Accounts and tokens. Sessions are bound to a fingerprint of User-Agent and Accept-Language;
+# wrk sends neither, so every curl here removes User-Agent (curl sends no Accept-Language):
+# a token issued to another fingerprint would end its session on the first verification.
+post_json() {  # url body -> sets HTTP_CODE and HTTP_BODY
+  local out
+  out="$(curl -sk -H 'User-Agent:' -H 'Content-Type: application/json' -d "$2" \
+    -w '\n%{http_code}' "$1")" || fail "POST $1 failed"
+  HTTP_CODE="${out##*$'\n'}"
+  HTTP_BODY="${out%$'\n'*}"
+}
+LOGIN_PASSWORD="Gh-Bench-Pass-7431!"
+register_and_login() {  # base-url email -> sets TOKEN
+  local body="{\"email\":\"$2\",\"password\":\"$LOGIN_PASSWORD\"}"
+  post_json "$1/v1/auth/register" "$body"
+  [ "$HTTP_CODE" = 201 ] || fail "register at $1 answered $HTTP_CODE: $HTTP_BODY"
+  post_json "$1/v1/auth/login" "$body"
+  [ "$HTTP_CODE" = 200 ] || fail "login at $1 answered $HTTP_CODE: $HTTP_BODY"
+  TOKEN="$(grep -o '"access_token":"[^"]*"' <<<"$HTTP_BODY" | cut -d'"' -f4)"
+  [ -n "$TOKEN" ] || fail "login at $1 answered no access_token"
+}
+expect_verified() {  # url token: one verification must answer 200 before it is measured
+  local code
+  code="$(curl -sk -o "$WORK/verify.body" -w '%{http_code}' -H 'User-Agent:' \
+    -H "Authorization: Bearer $2" "$1")" || fail "GET $1 failed"
+  [ "$code" = 200 ] || fail "GET $1 with a valid token answered $code: $(cat "$WORK/verify.body")"
+}
+register_and_login "http://127.0.0.1:$GH_HS_HTTP" verify@example.com
+HS_HTTP_TOKEN=$TOKEN
+register_and_login "https://127.0.0.1:$GH_HS_HTTPS" verify@example.com
+HS_HTTPS_TOKEN=$TOKEN
+register_and_login "http://127.0.0.1:$GH_ED_HTTP" verify@example.com
+ED_HTTP_TOKEN=$TOKEN
+register_and_login "https://127.0.0.1:$GH_ED_HTTPS" verify@example.com
+ED_HTTPS_TOKEN=$TOKEN
+# The login row uses its own account, so its sessions never evict the verify session.
+register_and_login "http://127.0.0.1:$GH_HS_HTTP" login@example.com
+
+expect_verified "http://127.0.0.1:$GH_HS_HTTP/v1/auth/verify" "$HS_HTTP_TOKEN"
+expect_verified "https://127.0.0.1:$GH_HS_HTTPS/v1/auth/verify" "$HS_HTTPS_TOKEN"
+expect_verified "http://127.0.0.1:$GH_ED_HTTP/v1/auth/verify" "$ED_HTTP_TOKEN"
+expect_verified "https://127.0.0.1:$GH_ED_HTTPS/v1/auth/verify" "$ED_HTTPS_TOKEN"
+expect_verified "http://127.0.0.1:$NODE_HS_HTTP/v1/auth/verify" "$HS_HTTP_TOKEN"
+expect_verified "https://127.0.0.1:$NODE_HS_HTTPS/v1/auth/verify" "$HS_HTTP_TOKEN"
+expect_verified "http://127.0.0.1:$NODE_ED_HTTP/v1/auth/verify" "$ED_HTTP_TOKEN"
+expect_verified "https://127.0.0.1:$NODE_ED_HTTPS/v1/auth/verify" "$ED_HTTP_TOKEN"
+
+cat > "$WORK/login.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"login@example.com","password":"$LOGIN_PASSWORD"}'
+LUA
+
 sleep 1
-idle_rss_kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$GH_HTTPS_PID/status")"
+idle_rss_kib="$(rss_kib "$GH_HTTPS_PID")"
+node_idle_rss_kib="$(rss_kib "$NODE_HTTPS_PID")"
 
-read -r n_http n_http_p50 n_http_p99 <<<"$(run_wrk "http://127.0.0.1:$NGINX_HTTP/")"
-read -r g_http g_http_p50 g_http_p99 <<<"$(run_wrk "http://127.0.0.1:$GH_HTTP/healthz")"
-read -r n_tls n_tls_p50 n_tls_p99 <<<"$(run_wrk "https://127.0.0.1:$NGINX_HTTPS/")"
-read -r g_tls g_tls_p50 g_tls_p99 <<<"$(run_wrk "https://127.0.0.1:$GH_HTTPS/healthz")"
-busy_rss_kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$GH_HTTPS_PID/status")"
+# One measurement: "req/s p50 p99". Any non-2xx answer or socket error fails the bench: a
+# row of 401s or timeouts measures something else.
+measure() {  # url connections [wrk options...]
+  local url=$1 conns=$2 out
+  shift 2
+  out="$(taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" --latency "$@" "$url")"
+  if grep -q -e '^ *Non-2xx' -e '^ *Socket errors' <<<"$out"; then
+    fail "errors while measuring $url:"$'\n'"$out"
+  fi
+  awk '/^Requests\/sec:/ {rps = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+       END {print rps, p50, p99}' <<<"$out"
+}
+declare -A RPS P50 P99
+row() {  # key url connections [wrk options...]
+  local key=$1 figures
+  shift
+  figures="$(measure "$@")" || exit 1
+  read -r "RPS[$key]" "P50[$key]" "P99[$key]" <<<"$figures"
+}
+auth() { echo "Authorization: Bearer $1"; }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+row nginx_http "http://127.0.0.1:$NGINX_HTTP/" "$CONNECTIONS"
+row health_http "http://127.0.0.1:$GH_HS_HTTP/healthz" "$CONNECTIONS"
+row hs_http "http://127.0.0.1:$GH_HS_HTTP/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$HS_HTTP_TOKEN")"
+row node_hs_http "http://127.0.0.1:$NODE_HS_HTTP/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$HS_HTTP_TOKEN")"
+row ed_http "http://127.0.0.1:$GH_ED_HTTP/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$ED_HTTP_TOKEN")"
+row node_ed_http "http://127.0.0.1:$NODE_ED_HTTP/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$ED_HTTP_TOKEN")"
+row nginx_https "https://127.0.0.1:$NGINX_HTTPS/" "$CONNECTIONS"
+row health_https "https://127.0.0.1:$GH_HS_HTTPS/healthz" "$CONNECTIONS"
+row hs_https "https://127.0.0.1:$GH_HS_HTTPS/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$HS_HTTPS_TOKEN")"
+row node_hs_https "https://127.0.0.1:$NODE_HS_HTTPS/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$HS_HTTP_TOKEN")"
+row ed_https "https://127.0.0.1:$GH_ED_HTTPS/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$ED_HTTPS_TOKEN")"
+row node_ed_https "https://127.0.0.1:$NODE_ED_HTTPS/v1/auth/verify" "$CONNECTIONS" \
+  -H "$(auth "$ED_HTTP_TOKEN")"
+busy_rss_kib="$(rss_kib "$GH_HTTPS_PID")"
+
+# Logins: the raw argon2id rate on the server's core, then the server doing the same work
+# plus the session and the tokens.
+argon2_out="$(taskset -c 0 "$ARGON2_RATE" "$ARGON2_SECONDS")" || fail "argon2_rate failed"
+read -r argon2_rate _ <<<"$argon2_out"
+row login "http://127.0.0.1:$GH_HS_HTTP/v1/auth/login" "$LOGIN_CONNECTIONS" -s "$WORK/login.lua"
+
+# Context for the EdDSA rows: one Ed25519 signature check per request bounds them, whatever
+# the server does around it.
+ed25519_rate="$(taskset -c 0 openssl speed -seconds 2 ed25519 2>/dev/null |
+  awk '/Ed25519\)/ {print $NF}')"
+
+# The table. A ratio cell reads "0.93 nginx >=0.9 ok": the ratio, what it is measured
+# against, the goal, and whether the goal is met.
+ratio() {  # value reference what goal
+  awk -v a="$1" -v b="$2" -v what="$3" -v goal="$4" 'BEGIN {
+    r = (b > 0 ? a / b : 0)
+    printf "%.2f %s >=%s %s", r, what, goal, (r >= goal ? "ok" : "MISSED")
+  }'
+}
+line() {  # label key [ratio cells...]
+  local label=$1 key=$2
+  shift 2
+  printf '%-30s %11s %9s %9s' "$label" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}"
+  [ $# -gt 0 ] && printf '   %-24s' "$@" | sed 's/ *$//'
+  echo
+}
 echo
-echo "gatehouse bench: /healthz vs nginx 'return 200'; $CONNECTIONS connections, $DURATION,"
-echo "server on core 0 (one I/O thread / one worker), wrk on core 1"
-printf '%-22s %12s %10s %10s\n' "target" "requests/s" "p50" "p99"
-printf '%-22s %12s %10s %10s\n' "nginx http" "$n_http" "$n_http_p50" "$n_http_p99"
-printf '%-22s %12s %10s %10s\n' "gatehouse http" "$g_http" "$g_http_p50" "$g_http_p99"
-printf '%-22s %12s %10s %10s\n' "nginx https" "$n_tls" "$n_tls_p50" "$n_tls_p99"
-printf '%-22s %12s %10s %10s\n' "gatehouse https" "$g_tls" "$g_tls_p50" "$g_tls_p99"
-echo "ratio http  (gatehouse/nginx): $(ratio "$g_http" "$n_http")  (goal >= 0.9)"
-echo "ratio https (gatehouse/nginx): $(ratio "$g_tls" "$n_tls")  (goal >= 0.9)"
+echo "gatehouse bench: $CONNECTIONS connections ($LOGIN_CONNECTIONS for login), $DURATION per row;"
+echo "servers on core 0 (gatehouse: one I/O thread, one worker; node: one process), wrk on core 1"
+printf '%-30s %11s %9s %9s   %s\n' "target" "requests/s" "p50" "p99" "ratios (goal)"
+for t in http https; do
+  line "nginx return 200 ($t)" "nginx_$t"
+  line "gatehouse /healthz ($t)" "health_$t" \
+    "$(ratio "${RPS[health_$t]}" "${RPS[nginx_$t]}" nginx 0.9)"
+  line "gatehouse verify HS256 ($t)" "hs_$t" \
+    "$(ratio "${RPS[hs_$t]}" "${RPS[nginx_$t]}" nginx 0.8)" \
+    "$(ratio "${RPS[hs_$t]}" "${RPS[node_hs_$t]}" node 6)"
+  line "node verify HS256 ($t)" "node_hs_$t"
+  line "gatehouse verify EdDSA ($t)" "ed_$t" \
+    "$(ratio "${RPS[ed_$t]}" "${RPS[nginx_$t]}" nginx 0.8)" \
+    "$(ratio "${RPS[ed_$t]}" "${RPS[node_ed_$t]}" node 6)"
+  line "node verify EdDSA ($t)" "node_ed_$t"
+done
+printf '%-30s %11s\n' "argon2id verify (core 0)" "$argon2_rate"
+line "gatehouse login (http)" login "$(ratio "${RPS[login]}" "$argon2_rate" argon2 0.9)"
+echo "Ed25519 verify, openssl speed on core 0: ${ed25519_rate:-?}/s; gatehouse EdDSA verify" \
+  "reaches $(awk -v a="${RPS[ed_http]}" -v b="${ed25519_rate:-0}" \
+    'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') of it over http"
+echo "argon2id: m=19456 KiB, t=2, p=1 (the defaults) in both rows; the node peer checks"
+echo "signature, iss, aud and exp only, gatehouse also its session and deny list"
 echo "gatehouse idle RSS: $((idle_rss_kib / 1024)) MiB ($idle_rss_kib KiB); after load:" \
-  "$((busy_rss_kib / 1024)) MiB (goal idle < 20 MiB)"
+  "$((busy_rss_kib / 1024)) MiB (goal idle < 20 MiB); node peer idle RSS:" \
+  "$((node_idle_rss_kib / 1024)) MiB"

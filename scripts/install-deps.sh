@@ -11,6 +11,13 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
 )
 TEST_PKGS=(openssl curl postgresql redis-server sqlite3 procps)
+# The interop tests (tests/interop) run on Node.js. A node already on PATH is used as it is:
+# a vendor's nodejs package bundles npm, and Debian's npm package would conflict with it.
+if ! command -v node >/dev/null 2>&1; then
+  TEST_PKGS+=(nodejs npm)
+fi
+# The bench's Node.js peer (bench/node-peer) uses the node that TEST_PKGS provides; it needs
+# Node.js >= 20, which bench/run.sh checks.
 BENCH_PKGS=(nginx-light wrk util-linux iproute2)
 
 want=("${BUILD_PKGS[@]}")

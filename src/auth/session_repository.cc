@@ -12,6 +12,11 @@ namespace {
 constexpr std::string_view kSessionColumns =
     "id, account_id, created_at, absolute_expires_at, last_seen_at, revoked_at,"
     " revoke_reason, fingerprint, ip_enc, user_agent, amr";
+
+std::int64_t UnixMillis(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+      .count();
+}
 constexpr std::size_t kMaxUserAgentBytes = 256;
 constexpr std::string_view kIpPurpose = "field:session.ip";
 constexpr std::string_view kSuccessorPurpose = "refresh.successor";
@@ -87,10 +92,11 @@ Result<SessionRepository::Created> SessionRepository::Create(
 
   Status status = store_.InTransaction([&](store::Transaction& tx) -> Status {
     GH_RETURN_IF_ERROR(tx.Execute(
-        "INSERT INTO sessions (id, account_id, created_at, absolute_expires_at, last_seen_at,"
-        " fingerprint, ip_enc, user_agent, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        {s.id, s.account_id, s.created_at, s.absolute_expires_at, s.last_seen_at, s.fingerprint,
-         *ip, s.user_agent, JoinAmr(s.amr)}));
+        "INSERT INTO sessions (id, account_id, created_at, created_ms, absolute_expires_at,"
+        " last_seen_at, fingerprint, ip_enc, user_agent, amr)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        {s.id, s.account_id, s.created_at, UnixMillis(clock_), s.absolute_expires_at,
+         s.last_seen_at, s.fingerprint, *ip, s.user_agent, JoinAmr(s.amr)}));
     GH_RETURN_IF_ERROR(tx.Execute(
         "INSERT INTO refresh_tokens (token_hash, family_id, session_id, account_id,"
         " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -116,7 +122,7 @@ Result<std::optional<SessionRecord>> SessionRepository::Find(std::string_view se
 Result<std::vector<SessionRecord>> SessionRepository::ListActive(std::string_view account_id) {
   auto rows = store_.Query("SELECT " + std::string(kSessionColumns) +
                                " FROM sessions WHERE account_id = $1 AND revoked_at IS NULL"
-                               " AND absolute_expires_at > $2 ORDER BY created_at DESC, id",
+                               " AND absolute_expires_at > $2 ORDER BY created_ms DESC, id",
                            {std::string(account_id), Now()});
   if (!rows.ok()) return std::move(rows).error();
   std::vector<SessionRecord> out;
@@ -230,7 +236,8 @@ Result<RefreshOutcome> SessionRepository::Refresh(const Secret& token,
     if (used->empty()) return Internal("refresh token row vanished during rotation");
     const std::int64_t used_at = AsInt((*used)[0][0]).value_or(0);
     const std::string* successor_enc = AsText((*used)[0][1]);
-    if (now - used_at <= grace.count() && successor_enc != nullptr) {
+    // Strictly inside the window: a grace of 0 means every replay revokes.
+    if (now - used_at < grace.count() && successor_enc != nullptr) {
       auto opened = keys_.Decrypt(kSuccessorPurpose, *successor_enc, hash);
       if (!opened.ok()) return std::move(opened).error();
       outcome.kind = RefreshOutcome::Kind::kGraceReplay;

@@ -131,6 +131,9 @@ Response Render(const ProblemType& type, std::string_view detail, std::string_vi
   response.status = type.status;
   response.content_type = "application/problem+json";
   response.body = boost::json::serialize(body);
+  // An error is about one request at one moment: no cache may keep or replay it (a stored
+  // 401 or 409 could leak that an account exists to the next user of a shared cache).
+  response.AddHeader("Cache-Control", "no-store");
   if (type.status == 401) response.AddHeader("WWW-Authenticate", "Bearer realm=\"gatehouse\"");
   return response;
 }

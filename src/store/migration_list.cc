@@ -48,6 +48,7 @@ std::span<const Migration> BuiltinMigrations() {
                " id TEXT PRIMARY KEY,"
                " account_id TEXT NOT NULL,"
                " created_at BIGINT NOT NULL,"
+               " created_ms BIGINT NOT NULL,"
                " absolute_expires_at BIGINT NOT NULL,"
                " last_seen_at BIGINT NOT NULL,"
                " revoked_at BIGINT,"
@@ -56,7 +57,7 @@ std::span<const Migration> BuiltinMigrations() {
                " ip_enc TEXT,"
                " user_agent TEXT NOT NULL,"
                " amr TEXT NOT NULL)",
-               "CREATE INDEX sessions_by_account ON sessions (account_id, created_at)",
+               "CREATE INDEX sessions_by_account ON sessions (account_id, created_ms)",
                "CREATE TABLE refresh_tokens ("
                " token_hash TEXT PRIMARY KEY,"
                " family_id TEXT NOT NULL,"

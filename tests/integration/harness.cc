@@ -188,6 +188,62 @@ std::size_t HttpResponse::HeaderCount(std::string_view name) const {
   return headers.count(Lower(name));
 }
 
+std::vector<std::string> HttpResponse::HeaderValues(std::string_view name) const {
+  std::vector<std::string> values;
+  auto [first, last] = headers.equal_range(Lower(name));
+  for (auto it = first; it != last; ++it) values.push_back(it->second);
+  return values;
+}
+
+bool SetCookie::Has(std::string_view name) const { return Attribute(name).has_value(); }
+
+std::optional<std::string> SetCookie::Attribute(std::string_view name) const {
+  for (const auto& [key, value] : attributes) {
+    if (Lower(key) == Lower(name)) return value;
+  }
+  return std::nullopt;
+}
+
+std::optional<SetCookie> ParseSetCookie(std::string_view header_value) {
+  SetCookie cookie;
+  bool first = true;
+  while (!header_value.empty() || first) {
+    std::size_t semi = header_value.find(';');
+    std::string_view part = Trim(header_value.substr(0, semi));
+    header_value =
+        semi == std::string_view::npos ? std::string_view() : header_value.substr(semi + 1);
+    std::size_t eq = part.find('=');
+    if (first) {
+      if (eq == std::string_view::npos || eq == 0) return std::nullopt;
+      cookie.name = std::string(part.substr(0, eq));
+      cookie.value = std::string(part.substr(eq + 1));
+      first = false;
+      continue;
+    }
+    if (part.empty()) continue;
+    if (eq == std::string_view::npos) {
+      cookie.attributes.emplace_back(std::string(part), "");
+    } else {
+      cookie.attributes.emplace_back(std::string(Trim(part.substr(0, eq))),
+                                     std::string(Trim(part.substr(eq + 1))));
+    }
+  }
+  return cookie;
+}
+
+std::optional<SetCookie> FindSetCookie(const HttpResponse& response, std::string_view name) {
+  std::optional<SetCookie> found;
+  int count = 0;
+  for (const std::string& value : response.HeaderValues("Set-Cookie")) {
+    auto cookie = ParseSetCookie(value);
+    if (!cookie || cookie->name != name) continue;
+    ++count;
+    found = std::move(cookie);
+  }
+  EXPECT_LE(count, 1) << "cookie " << name << " set " << count << " times";
+  return found;
+}
+
 ParseState ParseHttpResponse(std::string_view data, bool at_eof, HttpResponse* out,
                              std::size_t* consumed) {
   std::size_t head_end = data.find("\r\n\r\n");
@@ -327,6 +383,20 @@ std::string RawPost(std::string_view target, std::string_view content_type, std:
   request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (close) request += "Connection: close\r\n";
   request += "\r\n";
+  request += body;
+  return request;
+}
+
+std::string RawRequest(std::string_view method, std::string_view target,
+                       const std::vector<std::string>& extra_headers, std::string_view body) {
+  std::string request =
+      std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n";
+  for (const auto& line : extra_headers) request += line + "\r\n";
+  bool has_body_method = method == "POST" || method == "PUT" || method == "PATCH";
+  if (!body.empty() || has_body_method) {
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  request += "Connection: close\r\n\r\n";
   request += body;
   return request;
 }
@@ -888,6 +958,15 @@ bool Deployment::WriteCertificate(const std::string& common_name, bool atomic) {
   return true;
 }
 
+bool Deployment::CopyFileFrom(const Deployment& other, const std::string& relative) const {
+  std::ifstream in(other.dir() / relative, std::ios::binary);
+  if (!in) return false;
+  std::stringstream content;
+  content << in.rdbuf();
+  WriteFile(relative, content.str(), 0600);
+  return true;
+}
+
 std::uint16_t Deployment::EnableRedirect() {
   if (redirect_port_ == 0) redirect_port_ = FreePort();
   Set("server", "redirect_port", static_cast<std::int64_t>(redirect_port_));
@@ -1008,6 +1087,97 @@ std::unique_ptr<RunningServer> StartServer(std::unique_ptr<Deployment> deploymen
 CommandResult RunServeExpectingExit(const Deployment& deployment, Millis timeout) {
   std::filesystem::path config = deployment.WriteConfig();
   return RunCommand({GatehouseBinary(), "serve", "--config", config.string()}, timeout);
+}
+
+std::optional<std::string> WaitForLogLine(const ServerProcess& process,
+                                          const std::vector<std::string>& needles, Millis timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    std::istringstream lines(process.Stdout() + "\n" + process.Stderr());
+    std::string line;
+    while (std::getline(lines, line)) {
+      bool all = std::all_of(needles.begin(), needles.end(), [&](const std::string& needle) {
+        return line.find(needle) != std::string::npos;
+      });
+      if (all) return line;
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(Millis(20));
+  }
+}
+
+namespace {
+
+// A fresh directory for a service script under /tmp. Not created here: the scripts create
+// it (and hand it to the `postgres` user when running as root), so only the name is taken.
+std::filesystem::path ServiceDir(std::string_view kind) {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / ("gatehouse-it-" + std::string(kind) + "-XXXXXX"))
+          .string();
+  if (::mkdtemp(pattern.data()) == nullptr) return {};
+  return pattern;
+}
+
+std::string ScriptPath(std::string_view name) {
+  return (RepoRoot() / "scripts" / std::string(name)).string();
+}
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+std::unique_ptr<TestPostgres> TestPostgres::Start(std::string* why) {
+  std::unique_ptr<TestPostgres> pg(new TestPostgres());
+  pg->dir_ = ServiceDir("pg");
+  std::uint16_t port = FreePort();
+  if (pg->dir_.empty() || port == 0) {
+    *why = "no directory or port for PostgreSQL";
+    return nullptr;
+  }
+  CommandResult run = RunCommand(
+      {ScriptPath("pg-test-cluster.sh"), "start", pg->dir_.string(), std::to_string(port)},
+      Millis(60000));
+  if (run.exit_code != 0) {
+    *why = "pg-test-cluster.sh start failed (exit " + std::to_string(run.exit_code) + "):\n" +
+           Tail(run.err);
+    return nullptr;  // The destructor removes what the script left.
+  }
+  pg->url_ = ReadWholeFile(pg->url_file());
+  pg->url_ = FirstLine(pg->url_);
+  if (pg->url_.empty()) {
+    *why = "pg-test-cluster.sh wrote no url";
+    return nullptr;
+  }
+  return pg;
+}
+
+TestPostgres::~TestPostgres() {
+  if (dir_.empty()) return;
+  RunCommand({ScriptPath("pg-test-cluster.sh"), "stop", dir_.string()}, Millis(30000));
+}
+
+std::unique_ptr<TestRedis> TestRedis::Start(std::string* why) {
+  std::unique_ptr<TestRedis> redis(new TestRedis());
+  redis->dir_ = ServiceDir("redis");
+  redis->port_ = FreePort();
+  if (redis->dir_.empty() || redis->port_ == 0) {
+    *why = "no directory or port for Redis";
+    return nullptr;
+  }
+  CommandResult run = RunCommand({ScriptPath("redis-test-server.sh"), "start", redis->dir_.string(),
+                                  std::to_string(redis->port_)},
+                                 Millis(30000));
+  if (run.exit_code != 0) {
+    *why = "redis-test-server.sh start failed (exit " + std::to_string(run.exit_code) + "):\n" +
+           Tail(run.err);
+    return nullptr;
+  }
+  return redis;
+}
+
+TestRedis::~TestRedis() {
+  if (dir_.empty()) return;
+  RunCommand({ScriptPath("redis-test-server.sh"), "stop", dir_.string()}, Millis(30000));
 }
 
 std::unique_ptr<Deployment> StandardDeployment() {

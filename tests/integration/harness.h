@@ -56,7 +56,27 @@ struct HttpResponse {
   // First value of header `name` (any case), if present.
   std::optional<std::string> Header(std::string_view name) const;
   std::size_t HeaderCount(std::string_view name) const;
+  // Every value of header `name` (any case), in the order received (e.g. Set-Cookie).
+  std::vector<std::string> HeaderValues(std::string_view name) const;
 };
+
+// One Set-Cookie header (RFC 6265 section 4.1): the name-value pair and its attributes.
+struct SetCookie {
+  std::string name;
+  std::string value;
+  // Attribute names as sent (case kept) with their values ("" for flags like Secure).
+  std::vector<std::pair<std::string, std::string>> attributes;
+
+  // Whether attribute `name` (any case) is present, and its value.
+  bool Has(std::string_view name) const;
+  std::optional<std::string> Attribute(std::string_view name) const;
+};
+
+// Parses one Set-Cookie value; nullopt when it has no name=value pair.
+std::optional<SetCookie> ParseSetCookie(std::string_view header_value);
+// The response's cookie called exactly `name` (case-sensitive, as RFC 6265 compares
+// names); nullopt when absent. Fails the calling test when it is set more than once.
+std::optional<SetCookie> FindSetCookie(const HttpResponse& response, std::string_view name);
 
 // Outcome of parsing the front of a byte stream.
 enum class ParseState { kComplete, kIncomplete, kMalformed };
@@ -88,6 +108,11 @@ std::string RawGet(std::string_view target, bool close = true,
 // A POST with Content-Type and Content-Length set for `body`.
 std::string RawPost(std::string_view target, std::string_view content_type, std::string_view body,
                     bool close = true);
+// Any method: Host: localhost, the extra header lines (each without CRLF), then
+// Content-Length when `body` is not empty or the method is POST/PUT/PATCH, then `body`.
+// Always Connection: close.
+std::string RawRequest(std::string_view method, std::string_view target,
+                       const std::vector<std::string>& extra_headers, std::string_view body = {});
 
 // ---------------------------------------------------------------------------------------------
 // Network clients
@@ -230,6 +255,11 @@ class Deployment {
   // the old one, so a reload never sees a half-written file.
   bool WriteCertificate(const std::string& common_name, bool atomic = false);
 
+  // Copies `other`'s file at `relative` to the same place here (mode 0600): two instances
+  // that must share keys (master key, token secret, signing key) copy them this way.
+  // False when the source cannot be read.
+  bool CopyFileFrom(const Deployment& other, const std::string& relative) const;
+
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path config_path() const { return dir_ / "gatehouse.toml"; }
   std::uint16_t port() const { return port_; }
@@ -304,6 +334,54 @@ std::unique_ptr<RunningServer> StartServer(std::unique_ptr<Deployment> deploymen
 // `gatehouse serve --config FILE` expected to refuse: runs it with a timeout (a server that
 // starts instead is killed at the deadline and reported as timed_out).
 CommandResult RunServeExpectingExit(const Deployment& deployment, Millis timeout = Millis(10000));
+
+// Polls the process's stdout and stderr until some line of them contains every one of
+// `needles`, or `timeout` passes (log writes may lag the answer that caused them).
+// Returns that line; nullopt at the deadline.
+std::optional<std::string> WaitForLogLine(const ServerProcess& process,
+                                          const std::vector<std::string>& needles, Millis timeout);
+
+// ---------------------------------------------------------------------------------------------
+// Backing services for scale-out tests: a throwaway PostgreSQL cluster and Redis server,
+// started by the project's scripts (scripts/pg-test-cluster.sh, scripts/redis-test-server.sh)
+// on free loopback ports, and stopped (data deleted) by the destructor.
+
+class TestPostgres {
+ public:
+  // Nullptr on failure, with the script's output in `*why`. Takes a few seconds (initdb).
+  static std::unique_ptr<TestPostgres> Start(std::string* why);
+  ~TestPostgres();
+  TestPostgres(const TestPostgres&) = delete;
+  TestPostgres& operator=(const TestPostgres&) = delete;
+
+  // postgresql://gatehouse:PASSWORD@127.0.0.1:PORT/gatehouse_test (a secret: never log it).
+  const std::string& url() const { return url_; }
+  // The file holding url() (0600), usable as [store] postgres_url_file.
+  std::filesystem::path url_file() const { return dir_ / "url"; }
+
+ private:
+  TestPostgres() = default;
+  std::filesystem::path dir_;
+  std::string url_;
+};
+
+class TestRedis {
+ public:
+  // Nullptr on failure, with the script's output in `*why`.
+  static std::unique_ptr<TestRedis> Start(std::string* why);
+  ~TestRedis();
+  TestRedis(const TestRedis&) = delete;
+  TestRedis& operator=(const TestRedis&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // The file holding the password (0600), usable as [state] redis_password_file.
+  std::filesystem::path password_file() const { return dir_ / "password"; }
+
+ private:
+  TestRedis() = default;
+  std::filesystem::path dir_;
+  std::uint16_t port_ = 0;
+};
 
 // The development deployment most suites share: test endpoints on, verbose errors off,
 // read_timeout_ms 500 (so a slow-request test waits half a second, not ten), a redirect

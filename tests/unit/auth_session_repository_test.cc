@@ -177,6 +177,19 @@ TYPED_TEST(SessionRepositoryTest, ReplayAfterGraceRevokesFamilyAndSession) {
   EXPECT_EQ((*session)->revoke_reason, "refresh_reuse");
 }
 
+TYPED_TEST(SessionRepositoryTest, WithoutGraceEveryReplayRevokes) {
+  auto created = this->MustCreate();
+  auto first =
+      this->repo_->Refresh(created.refresh_token, kRefreshLifetime, std::chrono::seconds(0));
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->kind, Kind::kRotated);
+  // Same second, no grace: a replay is reuse.
+  auto replay =
+      this->repo_->Refresh(created.refresh_token, kRefreshLifetime, std::chrono::seconds(0));
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->kind, Kind::kReuse);
+}
+
 TYPED_TEST(SessionRepositoryTest, UnknownAndExpiredTokensAreInvalid) {
   auto unknown = this->repo_->Refresh(Secret("ghr_unknown"), kRefreshLifetime, kGrace);
   ASSERT_TRUE(unknown.ok());

@@ -88,9 +88,19 @@ TEST(Problem, EscapesMessageAndOmitsEmptyMembers) {
 
 TEST(Problem, UnauthenticatedCarriesChallenge) {
   const Response r = MakeProblem(Error(ErrorCode::kUnauthenticated, "Sign in."), "r", false);
-  ASSERT_EQ(r.headers.size(), 1u);
-  EXPECT_EQ(r.headers[0].name, "WWW-Authenticate");
-  EXPECT_EQ(r.headers[0].value, "Bearer realm=\"gatehouse\"");
+  EXPECT_EQ(r.FindHeader("WWW-Authenticate"), "Bearer realm=\"gatehouse\"");
+  EXPECT_FALSE(MakeProblem(InvalidArgument("No."), "r", false)
+                   .FindHeader("WWW-Authenticate")
+                   .has_value());
+}
+
+TEST(Problem, IsNeverStoredByCaches) {
+  for (ErrorCode code : {ErrorCode::kInvalidArgument, ErrorCode::kUnauthenticated,
+                         ErrorCode::kAlreadyExists, ErrorCode::kInternal}) {
+    const Response r = MakeProblem(Error(code, "x"), "r", false);
+    EXPECT_EQ(r.FindHeader("Cache-Control"), "no-store") << static_cast<int>(code);
+  }
+  EXPECT_EQ(MakeStatusProblem(404, "r").FindHeader("Cache-Control"), "no-store");
 }
 
 TEST(Problem, OnlyTimeoutClosesTheConnection) {
