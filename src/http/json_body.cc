@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <optional>
-#include <typeinfo>
 #include <utility>
 
-#include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/value_stack.hpp>
+#include <boost/json/serialize.hpp>
 
+#include "core/strict_json.h"
 #include "http/utf8.h"
 
 namespace gatehouse::http {
@@ -67,129 +65,23 @@ Status CheckContentType(const Request& request) {
   return Ok();
 }
 
-// Builds the value like Boost.JSON's own parser does, and also remembers each open
-// object's keys to find duplicates, which the stock parser resolves silently (last wins).
-class StrictHandler {
- public:
-  static constexpr std::size_t max_object_size = json::object::max_size();
-  static constexpr std::size_t max_array_size = json::array::max_size();
-  static constexpr std::size_t max_key_size = json::string::max_size();
-  static constexpr std::size_t max_string_size = json::string::max_size();
-
-  json::value_stack st;
-
-  // The first repeated key found, for the error message.
-  const std::optional<std::string>& duplicate() const { return duplicate_; }
-
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
-  bool on_object_begin(json::error_code&) {
-    if (open_ == keys_.size()) keys_.emplace_back();
-    keys_[open_++].clear();
-    return true;
-  }
-  bool on_object_end(std::size_t n, json::error_code& ec) {
-    std::vector<std::string>& keys = keys_[--open_];
-    std::sort(keys.begin(), keys.end());
-    const auto dup = std::adjacent_find(keys.begin(), keys.end());
-    if (dup != keys.end()) {
-      duplicate_ = *dup;
-      ec = json::error::syntax;
-      return false;
-    }
-    st.push_object(n);
-    return true;
-  }
-  bool on_array_begin(json::error_code&) { return true; }
-  bool on_array_end(std::size_t n, json::error_code&) {
-    st.push_array(n);
-    return true;
-  }
-  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
-    st.push_chars(s);
-    key_.append(s.data(), s.size());
-    return true;
-  }
-  bool on_key(json::string_view s, std::size_t, json::error_code&) {
-    st.push_key(s);
-    key_.append(s.data(), s.size());
-    keys_[open_ - 1].push_back(std::move(key_));
-    key_.clear();
-    return true;
-  }
-  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
-    st.push_chars(s);
-    return true;
-  }
-  bool on_string(json::string_view s, std::size_t, json::error_code&) {
-    st.push_string(s);
-    return true;
-  }
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
-  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
-    st.push_int64(i);
-    return true;
-  }
-  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
-    st.push_uint64(u);
-    return true;
-  }
-  bool on_double(double d, json::string_view, json::error_code&) {
-    st.push_double(d);
-    return true;
-  }
-  bool on_bool(bool b, json::error_code&) {
-    st.push_bool(b);
-    return true;
-  }
-  bool on_null(json::error_code&) {
-    st.push_null();
-    return true;
-  }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
-
- private:
-  std::vector<std::vector<std::string>> keys_;  // One list per open object; reused.
-  std::size_t open_ = 0;                        // Objects currently open.
-  std::string key_;                             // Key being assembled from parts.
-  std::optional<std::string> duplicate_;
-};
-
-Result<json::value> ParseStrictUnguarded(std::string_view body, std::size_t max_depth) {
-  json::parse_options options;
-  options.max_depth = max_depth;
-  options.allow_comments = false;
-  options.allow_trailing_commas = false;
-  options.allow_invalid_utf8 = false;
-
-  json::basic_parser<StrictHandler> parser(options);
-  parser.handler().st.reset();
-  json::error_code ec;
-  const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
-  if (!ec && used < body.size()) ec = json::error::extra_data;
-
-  if (const auto& dup = parser.handler().duplicate()) {
-    return InvalidArgument("The request body repeats the key \"" + EscapeForMessage(*dup) + "\".");
-  }
-  if (ec == json::error::too_deep) {
-    return InvalidArgument("The request body is nested deeper than " + std::to_string(max_depth) +
-                           " levels.");
-  }
-  if (ec) {
-    return InvalidArgument("The request body is not valid JSON.",
-                           "json: " + ec.message() + " at byte " + std::to_string(used));
-  }
-  return parser.handler().st.release();
-}
-
 Result<json::value> ParseStrict(std::string_view body, std::size_t max_depth) {
-  // Allocation failures and Boost.JSON's own limits surface as exceptions; they stop here.
-  try {
-    return ParseStrictUnguarded(body, max_depth);
-  } catch (const std::exception& e) {
-    return Internal(std::string("json: parser threw ") + typeid(e).name());
+  core::StrictJsonOutcome parsed = core::ParseStrictJson(body, max_depth);
+  switch (parsed.failure) {
+    case core::JsonFailure::kNone:
+      return std::move(parsed.value);
+    case core::JsonFailure::kDuplicateName:
+      return InvalidArgument("The request body repeats the key \"" +
+                             EscapeForMessage(parsed.duplicate_name) + "\".");
+    case core::JsonFailure::kTooDeep:
+      return InvalidArgument("The request body is nested deeper than " +
+                             std::to_string(max_depth) + " levels.");
+    case core::JsonFailure::kSyntax:
+      return InvalidArgument("The request body is not valid JSON.", parsed.syntax_detail);
+    case core::JsonFailure::kResources:
+      return Internal("json: the parser ran out of resources");
   }
+  return Internal("json: unknown parser outcome");
 }
 
 std::string_view TypeName(JsonType type) {
