@@ -28,6 +28,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "process_support.h"
 #include "core/secret.h"
 #include "core/status.h"
 #include "state/memory/memory_state.h"
@@ -40,32 +41,9 @@ inline std::string RedisScriptPath() {
   return std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/redis-test-server.sh";
 }
 
-// Runs a shell command; returns its exit status and combined output.
-inline std::pair<int, std::string> Run(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  char buf[512];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-  return {::pclose(pipe), output};
-}
-
-// A loopback port nobody listens on right now: bind port 0 and read it back.
-inline int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using gatehouse::testing::RunShell;
+inline std::pair<int, std::string> Run(const std::string& command) { return RunShell(command); }
+inline int FreePort() { return gatehouse::testing::FreeLoopbackPort(); }
 
 class RedisTestServer {
  public:
