@@ -111,8 +111,11 @@ PIDS+=($!)
 
 # Gatehouse: one I/O thread and one worker on core 0, development profile, its own database.
 # The argon2id cost is written out at its default so the login row measures that cost even if
-# the development setup changes. Every login opens a session: the high per-user limit keeps
-# the limit check from evicting sessions during the login row.
+# the development setup changes. Every login opens a session. At the default limit (5) every
+# login of the row would also evict one, which cost about a third of the login rate when this
+# bench was written; 1000 keeps eviction out of the row (8 s make some 700 sessions). The
+# limit check still reads all of the account's active sessions on each login, so the rate
+# drifts down a little as they pile up.
 start_gatehouse() {  # name tls(true|false) port algorithm(HS256|EdDSA)
   local cfg="$WORK/var/$1.toml" key_line
   if [ "$4" = HS256 ]; then
@@ -268,10 +271,20 @@ measure() {  # url connections [wrk options...]
        END {print rps, p50, p99}' <<<"$out"
 }
 declare -A RPS P50 P99
+# Other work on the machine skews the figures; compilers are the usual culprit on a
+# development machine, so rows that begin or end while one runs are named in a warning (a
+# compile that fits inside a row goes unseen).
+BUSY_ROWS=()
+note_busy() {  # key
+  [[ " ${BUSY_ROWS[*]} " == *" $1 "* ]] && return 0
+  if pgrep -x 'cc1.*|ld|lld' >/dev/null; then BUSY_ROWS+=("$1"); fi
+}
 row() {  # key url connections [wrk options...]
   local key=$1 figures
   shift
+  note_busy "$key"
   figures="$(measure "$@")" || exit 1
+  note_busy "$key"
   read -r "RPS[$key]" "P50[$key]" "P99[$key]" <<<"$figures"
 }
 auth() { echo "Authorization: Bearer $1"; }
@@ -300,7 +313,9 @@ busy_rss_kib="$(rss_kib "$GH_HTTPS_PID")"
 
 # Logins: the raw argon2id rate on the server's core, then the server doing the same work
 # plus the session and the tokens.
+note_busy argon2
 argon2_out="$(taskset -c 0 "$ARGON2_RATE" "$ARGON2_SECONDS")" || fail "argon2_rate failed"
+note_busy argon2
 read -r argon2_rate _ <<<"$argon2_out"
 row login "http://127.0.0.1:$GH_HS_HTTP/v1/auth/login" "$LOGIN_CONNECTIONS" -s "$WORK/login.lua"
 
@@ -348,6 +363,10 @@ echo "Ed25519 verify, openssl speed on core 0: ${ed25519_rate:-?}/s; gatehouse E
     'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') of it over http"
 echo "argon2id: m=19456 KiB, t=2, p=1 (the defaults) in both rows; the node peer checks"
 echo "signature, iss, aud and exp only, gatehouse also its session and deny list"
+if [ ${#BUSY_ROWS[@]} -gt 0 ]; then
+  echo "WARNING: a compiler was running while these rows ran: ${BUSY_ROWS[*]};" \
+    "their figures are skewed, rerun on a quiet machine"
+fi
 echo "gatehouse idle RSS: $((idle_rss_kib / 1024)) MiB ($idle_rss_kib KiB); after load:" \
   "$((busy_rss_kib / 1024)) MiB (goal idle < 20 MiB); node peer idle RSS:" \
   "$((node_idle_rss_kib / 1024)) MiB"

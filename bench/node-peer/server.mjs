@@ -57,7 +57,9 @@ const verifyOptions = {
   clockTolerance: 30,
 };
 
-const https = args.cert ? { cert: readFileSync(args.cert), key: readFileSync(args['tls-key']) } : null;
+const https = args.cert
+  ? { cert: readFileSync(args.cert), key: readFileSync(args['tls-key']) }
+  : null;
 const app = Fastify({ logger: false, https });
 await app.register(helmet);
 // Present and counting, as in production, but with a limit no bench run can reach.

@@ -13,12 +13,6 @@
 namespace gatehouse::crypto {
 namespace {
 
-std::vector<std::uint8_t> Hex(std::string_view hex) {
-  auto bytes = HexDecode(hex);
-  EXPECT_TRUE(bytes.ok()) << hex;
-  return bytes.ok() ? *bytes : std::vector<std::uint8_t>{};
-}
-
 std::vector<std::uint8_t> Repeat(std::uint8_t byte, std::size_t n) {
   return std::vector<std::uint8_t>(n, byte);
 }
