@@ -243,8 +243,9 @@ Result<TokenGrant> AuthService::Refresh(const Secret& refresh_token, const Reque
 
 Result<Principal> AuthService::Authenticate(std::string_view token, bool via_cookie,
                                             const RequestContext& ctx) {
-  auto claims = tokens_.VerifyAccess(token);
-  if (!claims.ok()) return std::move(claims).error();
+  auto verified = tokens_.VerifyAccessCached(token);
+  if (!verified.ok()) return std::move(verified).error();
+  const std::shared_ptr<const AccessClaims> claims = std::move(verified).value();
 
   auto denied = live_.IsDenied(claims->jti);
   if (!denied.ok()) return std::move(denied).error();
@@ -269,7 +270,7 @@ Result<Principal> AuthService::Authenticate(std::string_view token, bool via_coo
   principal.account_id = claims->sub;
   principal.session_id = claims->sid;
   principal.jti = claims->jti;
-  principal.token_expires_at = claims->exp.value_or(0);
+  principal.token_expires_at = claims->exp;
   principal.amr = claims->amr;
   principal.via_cookie = via_cookie;
   return principal;

@@ -1,5 +1,8 @@
 #include "auth/token_service.h"
 
+#include <algorithm>
+#include <memory>
+
 #include <boost/json.hpp>
 
 #include "crypto/encoding.h"
@@ -73,7 +76,8 @@ TokenService::TokenService(crypto::SigningKeys keys, TokenSettings settings, con
       settings_(std::move(settings)),
       policy_(crypto::JwtPolicy::AccessToken(settings_.issuer, settings_.audience)),
       jwks_(keys_.PublicJwks()),
-      clock_(clock) {
+      clock_(clock),
+      cache_(std::make_unique<VerifiedTokenCache>(settings_.cache_entries)) {
   policy_.claims.leeway = settings_.leeway;
   policy_.claims.required_claims = {"exp", "iat", "nbf", "sub", "jti", "sid"};
 }
@@ -112,6 +116,27 @@ Result<IssuedToken> TokenService::IssueAccess(std::string_view account_id,
 
 Result<crypto::TokenClaims> TokenService::VerifyAccess(std::string_view token) const {
   return crypto::VerifyJwt(token, keys_, policy_, clock_);
+}
+
+Result<std::shared_ptr<const AccessClaims>> TokenService::VerifyAccessCached(
+    std::string_view token) const {
+  const std::int64_t now = UnixSeconds(clock_);
+  if (auto hit = cache_->Find(token, now)) return hit;
+  auto verified = VerifyAccess(token);
+  if (!verified.ok()) return std::move(verified).error();
+  // The window the verifier itself would accept (crypto/jose_jwt.cc, ValidateClaims),
+  // so that a cached token is refused at the same instant a fresh check would refuse it.
+  const std::int64_t leeway = policy_.claims.leeway.count();
+  auto claims = std::make_shared<AccessClaims>();
+  claims->sub = std::move(verified->sub);
+  claims->sid = std::move(verified->sid);
+  claims->jti = std::move(verified->jti);
+  claims->amr = std::move(verified->amr);
+  claims->exp = verified->exp.value_or(0);
+  claims->valid_from = std::max(verified->nbf.value_or(0), verified->iat.value_or(0)) - leeway;
+  claims->valid_until = claims->exp + leeway;
+  cache_->Insert(token, claims);
+  return std::shared_ptr<const AccessClaims>(std::move(claims));
 }
 
 }  // namespace gatehouse::auth

@@ -8,10 +8,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "auth/token_cache.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/status.h"
@@ -30,6 +32,8 @@ struct TokenSettings {
   std::string audience = "gatehouse";
   std::chrono::seconds access_ttl{24 * 3600};
   std::chrono::seconds leeway{30};
+  // Verified tokens remembered (auth/token_cache.h); 0 verifies every presentation.
+  std::size_t cache_entries = 4096;
 };
 
 struct IssuedToken {
@@ -52,6 +56,10 @@ class TokenService {
   // Does not consult the deny list or the session: see auth/live_sessions.h.
   Result<crypto::TokenClaims> VerifyAccess(std::string_view token) const;
 
+  // VerifyAccess through the verified-token cache: the same answer for the same token at
+  // the same time, with the signature checked once per token rather than once per request.
+  Result<std::shared_ptr<const AccessClaims>> VerifyAccessCached(std::string_view token) const;
+
   // The JWK Set of the asymmetric keys (empty "keys" array with HS256).
   const std::string& PublicJwks() const { return jwks_; }
   const TokenSettings& settings() const { return settings_; }
@@ -62,6 +70,8 @@ class TokenService {
   crypto::JwtPolicy policy_;
   std::string jwks_;
   const Clock& clock_;
+  // Behind a pointer so that the service stays movable (the cache holds mutexes).
+  std::unique_ptr<VerifiedTokenCache> cache_;
 };
 
 }  // namespace gatehouse::auth

@@ -86,6 +86,7 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
   token_settings.audience = config.tokens.audience;
   token_settings.access_ttl = config.tokens.access_ttl;
   token_settings.leeway = config.tokens.leeway;
+  token_settings.cache_entries = config.tokens.verified_cache_entries;
 
   auto components = std::make_unique<Components>(
       store, keys, state, clock, config.sessions.idle_timeout,

@@ -131,6 +131,8 @@ struct TokensConfig {
   // A refresh token replayed within this window (concurrent refreshes by one client)
   // gets the same successor instead of revoking the family.
   std::chrono::seconds refresh_grace{10};
+  // Access tokens whose signature was checked, remembered per process (auth/token_cache.h).
+  unsigned verified_cache_entries = 4096;
 };
 
 enum class SessionLimitPolicy : std::uint8_t { kEvictOldest, kRefuseNew };

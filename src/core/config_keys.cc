@@ -390,6 +390,9 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(IntKey(
       "tokens", "refresh_grace_s", 0, 120,
       [](auto& c) -> auto& { return c.tokens.refresh_grace; }));
+  specs.push_back(IntKey(
+      "tokens", "verified_cache_entries", 0, 1'000'000,
+      [](auto& c) -> auto& { return c.tokens.verified_cache_entries; }));
 
   specs.push_back(IntKey(
       "sessions", "idle_timeout_s", 60, 7 * 24 * 3600,

@@ -1,0 +1,63 @@
+#include "auth/token_cache.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+#include "crypto/constant_time.h"
+#include "crypto/random.h"
+
+namespace gatehouse::auth {
+
+VerifiedTokenCache::VerifiedTokenCache(std::size_t capacity)
+    : per_shard_(capacity == 0 ? 0 : (capacity + kShards - 1) / kShards) {
+  crypto::FillRandom(std::span<std::uint8_t>(key_.data(), key_.size()));
+}
+
+VerifiedTokenCache::Digest VerifiedTokenCache::Hash(std::string_view token) const {
+  unsigned char out[crypto_shorthash_siphashx24_BYTES];
+  crypto_shorthash_siphashx24(out, reinterpret_cast<const unsigned char*>(token.data()),
+                              token.size(), key_.data());
+  Digest d;
+  std::memcpy(&d.hi, out, 8);
+  std::memcpy(&d.lo, out + 8, 8);
+  return d;
+}
+
+std::shared_ptr<const AccessClaims> VerifiedTokenCache::Find(std::string_view token,
+                                                             std::int64_t now) const {
+  if (per_shard_ == 0 || token.size() > kMaxTokenBytes) return nullptr;
+  const Digest d = Hash(token);
+  const Shard& shard = shards_[d.hi % kShards];
+  std::shared_ptr<const AccessClaims> claims;
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.entries.find(d);
+    if (it == shard.entries.end()) return nullptr;
+    if (!crypto::ConstantTimeEquals(std::string_view(it->second.token), token)) return nullptr;
+    claims = it->second.claims;
+  }
+  if (now < claims->valid_from || now >= claims->valid_until) return nullptr;
+  return claims;
+}
+
+void VerifiedTokenCache::Insert(std::string_view token,
+                                std::shared_ptr<const AccessClaims> claims) {
+  if (per_shard_ == 0 || token.size() > kMaxTokenBytes || !claims) return;
+  const Digest d = Hash(token);
+  Shard& shard = shards_[d.hi % kShards];
+  std::lock_guard lock(shard.mu);
+  if (shard.entries.size() >= per_shard_ && !shard.entries.contains(d)) shard.entries.clear();
+  shard.entries.insert_or_assign(d, Entry{std::string(token), std::move(claims)});
+}
+
+std::size_t VerifiedTokenCache::size() const {
+  std::size_t total = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    total += shard.entries.size();
+  }
+  return total;
+}
+
+}  // namespace gatehouse::auth
