@@ -19,6 +19,8 @@ std::string_view EventTypeName(EventType type) {
     case EventType::kPrivilegeEscalation: return "privilege_escalation";
     case EventType::kConfigChange: return "config_change";
     case EventType::kAdminAction: return "admin_action";
+    case EventType::kIpBlock: return "ip_block";
+    case EventType::kRateLimitBackend: return "rate_limit_backend";
     case EventType::kCount: break;
   }
   return "unknown";

@@ -37,6 +37,8 @@ enum class EventType : std::uint8_t {
   kPrivilegeEscalation,
   kConfigChange,
   kAdminAction,
+  kIpBlock,             // An address was blocked automatically after failures across accounts.
+  kRateLimitBackend,    // The shared rate-limit store went away or came back.
   kCount,  // Not a type: the number of types.
 };
 

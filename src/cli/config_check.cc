@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/protect_setup.h"
 #include "core/config.h"
 #include "core/profile.h"
 
@@ -13,6 +14,11 @@ int RunConfigCheck(const char* config_path) {
     for (const std::string& problem : core::ConfigProblems(config.error())) {
       std::cerr << "  " << problem << "\n";
     }
+    return kExitUsage;
+  }
+  if (Status s = ValidateProtectConfig(*config); !s.ok()) {
+    std::cerr << "gatehouse: " << config_path << ": " << s.error().message() << ": "
+              << s.error().detail() << "\n";
     return kExitUsage;
   }
   std::cout << core::RenderMasked(*config);

@@ -10,6 +10,7 @@
 #include "cli/app_routes.h"
 #include "cli/auth_setup.h"
 #include "cli/periodic_task.h"
+#include "cli/protect_setup.h"
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -157,6 +158,11 @@ int RunServe(const char* config_path) {
     ReportStartupError("auth", auth_parts.error());
     return kExitUsage;
   }
+  auto protect_parts = SetUpProtect(config, *state, events, SystemClock::Instance());
+  if (!protect_parts.ok()) {
+    ReportStartupError("protect", protect_parts.error());
+    return kExitUsage;
+  }
   if (config.server.expose_test_endpoints) {
     AddTestRoutes(router, config.server.max_body_bytes);
   }
@@ -173,6 +179,7 @@ int RunServe(const char* config_path) {
     log::RateLimited("handler_exception", Level::kError, "handler_exception",
                      {Field("exception_type", type)});
   };
+  pipeline_options.gate = &(*protect_parts)->gate();
   http::Pipeline pipeline(router, pool, pipeline_options);
 
   auto created = http::Server::Create(ServerOptionsFrom(config), pipeline);

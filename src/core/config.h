@@ -181,6 +181,60 @@ struct StoreConfig {
 
 struct RateLimitConfig {
   RateLimitStrictness strictness = RateLimitStrictness::kRelaxed;  // Profile default.
+  bool enabled = true;
+  // "LIMIT/WINDOW" (e.g. "5/60s", units ms, s, m, h) overriding a class's default; empty
+  // keeps the product default scaled by the strictness (protect/limits_config.h).
+  std::string default_class, auth, registration, protected_class, api_key;
+  // What a class does while Redis is unreachable: "fallback_local", "fail_open",
+  // "fail_closed". The per-class keys are empty to take `on_unavailable`.
+  std::string on_unavailable = "fallback_local";
+  std::string default_on_unavailable, auth_on_unavailable, registration_on_unavailable,
+      protected_on_unavailable, api_key_on_unavailable;
+};
+
+// A rate written "LIMIT/WINDOW": "5/60s", "100/1m", "65535/100ms". Limit 1..65535, window
+// 16 ms..24 h (the limiter's bounds), units ms, s, m, h. Nothing else is accepted.
+struct RateSpec {
+  std::uint32_t limit = 0;
+  std::chrono::milliseconds window{0};
+};
+std::optional<RateSpec> ParseRateSpec(std::string_view text);
+
+// Who the client is behind proxies (protect/client_ip.h). Lists are comma-separated.
+struct ClientIpConfig {
+  std::string trusted_proxies;                  // CIDRs; empty trusts nobody.
+  std::string forwarded_header = "x-forwarded-for";  // Or "forwarded" (RFC 7239).
+};
+
+// Manual allow and deny lists (protect/ip_rules.h), comma-separated CIDRs.
+struct IpListsConfig {
+  std::string allow;
+  std::string deny;
+  std::chrono::seconds reload_interval{5};  // Runtime rules from the store.
+};
+
+struct BruteForceConfig {
+  unsigned captcha_after = 3;
+  unsigned lock_after = 5;
+  std::chrono::seconds lock_duration{15 * 60};
+  std::chrono::seconds failure_window{15 * 60};
+  std::chrono::milliseconds delay_base{1000};
+  std::chrono::seconds delay_cap{30};
+  unsigned ip_block_threshold = 20;
+  std::chrono::seconds ip_window{15 * 60};
+  std::chrono::seconds ip_block_base{15 * 60};
+  std::chrono::seconds ip_block_cap{24 * 3600};
+  unsigned device_cookie_days = 180;
+  unsigned captcha_difficulty_bits = 18;
+  std::chrono::seconds captcha_lifetime{300};
+};
+
+// The admin listener: a second HTTPS port (loopback by default) for operators.
+struct AdminConfig {
+  bool enabled = false;
+  std::string listen = "127.0.0.1";
+  unsigned port = 9443;
+  SecretSetting token;  // Bearer token the admin endpoints require (at least 32 bytes).
 };
 
 struct Config {
@@ -194,6 +248,10 @@ struct Config {
   PasswordsConfig passwords;
   StoreConfig store;
   RateLimitConfig rate_limit;
+  ClientIpConfig client_ip;
+  IpListsConfig ip_lists;
+  BruteForceConfig brute_force;
+  AdminConfig admin;
 
   std::filesystem::path source_file;  // Absolute path of the TOML file loaded.
   // Problems that do not stop this profile (loose secret file modes outside production,

@@ -241,6 +241,41 @@ std::string CheckOrigins(const std::string& text) {
   return {};
 }
 
+// "LIMIT/WINDOW", e.g. "5/60s" (protect/limits_config.cc parses it for real), or empty.
+std::string CheckRateSpec(const std::string& text) {
+  if (text.empty()) return {};
+  if (!ParseRateSpec(text)) {
+    return "must be LIMIT/WINDOW like \"5/60s\" (limit 1..65535, window 16ms..24h, "
+           "units ms, s, m, h)";
+  }
+  return {};
+}
+
+std::string CheckPolicy(const std::string& text, bool allow_empty) {
+  if (allow_empty && text.empty()) return {};
+  if (text == "fallback_local" || text == "fail_open" || text == "fail_closed") return {};
+  return std::string("must be \"fallback_local\", \"fail_open\" or \"fail_closed\"") +
+         (allow_empty ? " (or empty for rate_limit.on_unavailable)" : "");
+}
+std::string CheckPolicyRequired(const std::string& text) { return CheckPolicy(text, false); }
+std::string CheckPolicyOptional(const std::string& text) { return CheckPolicy(text, true); }
+
+// Comma-separated addresses or CIDRs; the protect room parses them strictly at start.
+std::string CheckAddressList(const std::string& text) {
+  for (unsigned char ch : text) {
+    if (!(std::isxdigit(ch) || ch == '.' || ch == ':' || ch == '/' || ch == ',' || ch == ' ')) {
+      return "must be addresses or CIDRs like \"10.0.0.0/8, 2001:db8::/32\", "
+             "separated by commas";
+    }
+  }
+  return {};
+}
+
+std::string CheckForwardedHeader(const std::string& text) {
+  if (text == "x-forwarded-for" || text == "forwarded") return {};
+  return "must be \"x-forwarded-for\" or \"forwarded\"";
+}
+
 // A Redis key prefix: short, printable, no spaces.
 std::string CheckStatePrefix(const std::string& text) {
   if (text.size() > 32) return "must be at most 32 characters";
@@ -459,6 +494,103 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(EnumKey<RateLimitStrictness>(
       "rate_limit", "strictness", "\"relaxed\", \"standard\", \"strict\"", ParseStrictness,
       RateLimitStrictnessName, [](auto& c) -> auto& { return c.rate_limit.strictness; }));
+  specs.push_back(BoolKey(
+      "rate_limit", "enabled", [](auto& c) -> auto& { return c.rate_limit.enabled; }));
+  specs.push_back(StringKey(
+      "rate_limit", "default", CheckRateSpec,
+      [](auto& c) -> auto& { return c.rate_limit.default_class; }));
+  specs.push_back(StringKey(
+      "rate_limit", "auth", CheckRateSpec, [](auto& c) -> auto& { return c.rate_limit.auth; }));
+  specs.push_back(StringKey(
+      "rate_limit", "registration", CheckRateSpec,
+      [](auto& c) -> auto& { return c.rate_limit.registration; }));
+  specs.push_back(StringKey(
+      "rate_limit", "protected", CheckRateSpec,
+      [](auto& c) -> auto& { return c.rate_limit.protected_class; }));
+  specs.push_back(StringKey(
+      "rate_limit", "api_key", CheckRateSpec,
+      [](auto& c) -> auto& { return c.rate_limit.api_key; }));
+  specs.push_back(StringKey(
+      "rate_limit", "on_unavailable", CheckPolicyRequired,
+      [](auto& c) -> auto& { return c.rate_limit.on_unavailable; }));
+  specs.push_back(StringKey(
+      "rate_limit", "default_on_unavailable", CheckPolicyOptional,
+      [](auto& c) -> auto& { return c.rate_limit.default_on_unavailable; }));
+  specs.push_back(StringKey(
+      "rate_limit", "auth_on_unavailable", CheckPolicyOptional,
+      [](auto& c) -> auto& { return c.rate_limit.auth_on_unavailable; }));
+  specs.push_back(StringKey(
+      "rate_limit", "registration_on_unavailable", CheckPolicyOptional,
+      [](auto& c) -> auto& { return c.rate_limit.registration_on_unavailable; }));
+  specs.push_back(StringKey(
+      "rate_limit", "protected_on_unavailable", CheckPolicyOptional,
+      [](auto& c) -> auto& { return c.rate_limit.protected_on_unavailable; }));
+  specs.push_back(StringKey(
+      "rate_limit", "api_key_on_unavailable", CheckPolicyOptional,
+      [](auto& c) -> auto& { return c.rate_limit.api_key_on_unavailable; }));
+
+  specs.push_back(StringKey(
+      "client_ip", "trusted_proxies", CheckAddressList,
+      [](auto& c) -> auto& { return c.client_ip.trusted_proxies; }));
+  specs.push_back(StringKey(
+      "client_ip", "forwarded_header", CheckForwardedHeader,
+      [](auto& c) -> auto& { return c.client_ip.forwarded_header; }));
+
+  specs.push_back(StringKey(
+      "ip_lists", "allow", CheckAddressList, [](auto& c) -> auto& { return c.ip_lists.allow; }));
+  specs.push_back(StringKey(
+      "ip_lists", "deny", CheckAddressList, [](auto& c) -> auto& { return c.ip_lists.deny; }));
+  specs.push_back(IntKey(
+      "ip_lists", "reload_interval_s", 1, 3600,
+      [](auto& c) -> auto& { return c.ip_lists.reload_interval; }));
+
+  specs.push_back(IntKey(
+      "brute_force", "captcha_after", 1, 1000,
+      [](auto& c) -> auto& { return c.brute_force.captcha_after; }));
+  specs.push_back(IntKey(
+      "brute_force", "lock_after", 1, 1000,
+      [](auto& c) -> auto& { return c.brute_force.lock_after; }));
+  specs.push_back(IntKey(
+      "brute_force", "lock_duration_s", 1, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.brute_force.lock_duration; }));
+  specs.push_back(IntKey(
+      "brute_force", "failure_window_s", 1, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.brute_force.failure_window; }));
+  specs.push_back(IntKey(
+      "brute_force", "delay_base_ms", 0, 60'000,
+      [](auto& c) -> auto& { return c.brute_force.delay_base; }));
+  specs.push_back(IntKey(
+      "brute_force", "delay_cap_s", 0, 3600,
+      [](auto& c) -> auto& { return c.brute_force.delay_cap; }));
+  specs.push_back(IntKey(
+      "brute_force", "ip_block_threshold", 1, 100'000,
+      [](auto& c) -> auto& { return c.brute_force.ip_block_threshold; }));
+  specs.push_back(IntKey(
+      "brute_force", "ip_window_s", 1, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.brute_force.ip_window; }));
+  specs.push_back(IntKey(
+      "brute_force", "ip_block_base_s", 1, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.brute_force.ip_block_base; }));
+  specs.push_back(IntKey(
+      "brute_force", "ip_block_cap_s", 1, 30 * 24 * 3600,
+      [](auto& c) -> auto& { return c.brute_force.ip_block_cap; }));
+  specs.push_back(IntKey(
+      "brute_force", "device_cookie_days", 1, 3650,
+      [](auto& c) -> auto& { return c.brute_force.device_cookie_days; }));
+  specs.push_back(IntKey(
+      "brute_force", "captcha_difficulty_bits", 8, 32,
+      [](auto& c) -> auto& { return c.brute_force.captcha_difficulty_bits; }));
+  specs.push_back(IntKey(
+      "brute_force", "captcha_lifetime_s", 1, 3600,
+      [](auto& c) -> auto& { return c.brute_force.captcha_lifetime; }));
+
+  specs.push_back(BoolKey("admin", "enabled", [](auto& c) -> auto& { return c.admin.enabled; }));
+  specs.push_back(StringKey(
+      "admin", "listen", AnyHost, [](auto& c) -> auto& { return c.admin.listen; }));
+  specs.push_back(IntKey(
+      "admin", "port", 1, kMaxPort, [](auto& c) -> auto& { return c.admin.port; }));
+  specs.push_back(SecretFileKey(
+      "admin", "token_file", "token", [](auto& c) -> auto& { return c.admin.token; }));
 
   return specs;
 }
@@ -498,6 +630,8 @@ const std::vector<SecretSpec>& SecretSpecs() {
        [](const Config& c) -> const SecretSetting& { return c.state.redis_password; }},
       {"store", "postgres_url", [](Config& c) -> SecretSetting& { return c.store.postgres_url; },
        [](const Config& c) -> const SecretSetting& { return c.store.postgres_url; }},
+      {"admin", "token", [](Config& c) -> SecretSetting& { return c.admin.token; },
+       [](const Config& c) -> const SecretSetting& { return c.admin.token; }},
   };
   return specs;
 }
@@ -505,7 +639,7 @@ const std::vector<SecretSpec>& SecretSpecs() {
 const std::vector<std::string_view>& Sections() {
   static const std::vector<std::string_view> sections = {
       "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
-      "rate_limit"};
+      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin"};
   return sections;
 }
 

@@ -114,6 +114,18 @@ std::vector<Finding> Evaluate(const Config& config) {
                         "server.verbose_errors: must be false; error details would reach "
                         "clients"});
   }
+  // Without limits, password guessing and registration floods are bounded by CPU alone.
+  if (!config.rate_limit.enabled) {
+    findings.push_back({Severity::kStagingWarning,
+                        "rate_limit.enabled: must be true; every route must be rate limited"});
+  }
+  // The admin token lifts lockouts and IP blocks: as strong as the token signing key.
+  if (config.admin.enabled && config.admin.token.present() &&
+      config.admin.token.size() < kMinSecretBytes) {
+    findings.push_back(
+        {Severity::kStagingError, "admin.token: must be at least 32 bytes (has " +
+                                      std::to_string(config.admin.token.size()) + ")"});
+  }
   if (server.expose_admin) {
     findings.push_back({Severity::kStagingWarning,
                         "server.expose_admin: must be false; admin endpoints may not be "

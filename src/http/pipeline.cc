@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <memory>
+#include <tuple>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -37,10 +38,45 @@ void Pipeline::Dispatch(Request& req, Done done) const {
   if (now) done(std::move(*now));
 }
 
+namespace {
+
+void AddAdmissionHeaders(Admission& admission, Response& response) {
+  if (!admission.policy_header.empty()) {
+    response.AddHeader(std::move(admission.policy_header), std::move(admission.policy_value));
+  }
+  if (!admission.state_header.empty()) {
+    response.AddHeader(std::move(admission.state_header), std::move(admission.state_value));
+  }
+}
+
+}  // namespace
+
 std::optional<Response> Pipeline::DispatchHere(Request& req,
                                                const std::function<Done()>& make_done) const {
   RouteMatch match = router_.Match(req.method, req.RawPath());
+  if (options_.gate == nullptr) return Continue(req, std::move(match), Admission{}, make_done);
 
+  const std::string_view rate_class =
+      match.kind == RouteMatch::kFound ? std::string_view(match.route->options.rate_class)
+                                       : std::string_view("default");
+  // The match is moved into the callback only when the gate answers later; a gate that
+  // decides here never calls this.
+  std::optional<Admission> admitted =
+      options_.gate->Admit(req, rate_class, [&]() -> Gate::Done {
+        return [this, &req, match = std::move(match), done = make_done()](
+                   Admission admission) mutable {
+          ContinueLater(req, std::move(match), std::move(admission), std::move(done));
+        };
+      });
+  if (!admitted) return std::nullopt;
+  if (admitted->refusal) {
+    Finish(req, *admitted->refusal);
+    return std::move(admitted->refusal);
+  }
+  return Continue(req, std::move(match), std::move(*admitted), make_done);
+}
+
+Response Pipeline::EarlyAnswer(const Request& req, RouteMatch& match) const {
   Response early;
   switch (match.kind) {
     case RouteMatch::kFound:
@@ -56,7 +92,14 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
       early.AddHeader("Allow", std::move(match.allow));  // RFC 9110 section 15.5.6: MUST.
       break;
   }
+  return early;
+}
+
+std::optional<Response> Pipeline::Continue(Request& req, RouteMatch match, Admission admission,
+                                           const std::function<Done()>& make_done) const {
   if (match.kind != RouteMatch::kFound) {
+    Response early = EarlyAnswer(req, match);
+    AddAdmissionHeaders(admission, early);
     Finish(req, early);
     return early;
   }
@@ -64,6 +107,7 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
   const Route& route = *match.route;
   if (!route.options.offload) {
     Response response = RunHandler(route, req, match.params);
+    AddAdmissionHeaders(admission, response);
     Finish(req, response);
     return response;
   }
@@ -74,11 +118,14 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
     Request* req;
     const Route* route;
     RouteParams params;
+    Admission admission;
     Done done;
   };
-  auto job = std::make_shared<Job>(Job{&req, &route, std::move(match.params), make_done()});
+  auto job = std::make_shared<Job>(
+      Job{&req, &route, std::move(match.params), std::move(admission), make_done()});
   const bool queued = pool_.TrySubmit([this, job] {
     Response response = RunHandler(*job->route, *job->req, job->params);
+    AddAdmissionHeaders(job->admission, response);
     Finish(*job->req, response);
     job->done(std::move(response));
   });
@@ -90,6 +137,32 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
   busy.AddHeader("Retry-After", std::to_string(options_.worker_retry_after_s));
   Finish(req, busy);
   return busy;
+}
+
+void Pipeline::ContinueLater(Request& req, RouteMatch match, Admission admission,
+                             Done done) const {
+  if (admission.refusal) {
+    Finish(req, *admission.refusal);
+    done(std::move(*admission.refusal));
+    return;
+  }
+  auto job = std::make_shared<std::tuple<RouteMatch, Admission, Done>>(
+      std::move(match), std::move(admission), std::move(done));
+  const bool queued = pool_.TrySubmit([this, &req, job] {
+    auto& [queued_match, queued_admission, queued_done] = *job;
+    Response response = queued_match.kind == RouteMatch::kFound
+                            ? RunHandler(*queued_match.route, req, queued_match.params)
+                            : EarlyAnswer(req, queued_match);
+    AddAdmissionHeaders(queued_admission, response);
+    Finish(req, response);
+    queued_done(std::move(response));
+  });
+  if (queued) return;
+  offload_rejected_.fetch_add(1, std::memory_order_relaxed);
+  Response busy = MakeStatusProblem(503, req.request_id);
+  busy.AddHeader("Retry-After", std::to_string(options_.worker_retry_after_s));
+  Finish(req, busy);
+  std::get<2>(*job)(std::move(busy));
 }
 
 Response Pipeline::RunHandler(const Route& route, Request& req, const RouteParams& params) const {

@@ -4,7 +4,8 @@
 // writes. Order for one request:
 //   server: parse, set Request fields (client_ip from the peer address)
 //   Prepare(req)            request id
-//   Dispatch(req, done)     route, run the handler inline or on the worker pool, Finish
+//   Dispatch(req, done)     route, admit (the gate), run the handler inline or on the
+//                           worker pool, Finish
 //   server: append SecurityHeaderBlock(), write, strip the body for HEAD
 // Responses the server makes itself (timeouts, parse errors) go through Finish() too.
 //
@@ -19,6 +20,7 @@
 #include <string_view>
 
 #include "core/worker_pool.h"
+#include "http/gate.h"
 #include "http/message.h"
 #include "http/router.h"
 
@@ -32,6 +34,9 @@ struct PipelineOptions {
   // Told the type name of an exception a handler threw (never what(), which can quote
   // input). Runs on the thread that ran the handler; may be empty.
   std::function<void(std::string_view exception_type)> on_handler_exception;
+  // Admission control after routing (http/gate.h); nullptr admits everything. Not owned;
+  // must outlive the Pipeline.
+  const Gate* gate = nullptr;
 };
 
 class Pipeline {
@@ -48,8 +53,10 @@ class Pipeline {
   // Sets req.request_id from an acceptable X-Request-Id, or a generated one.
   void Prepare(Request& req) const;
 
-  // Routes req (by req.RawPath()) and answers through `done`, which is called exactly once
-  // with a finished response (see Finish):
+  // Routes req (by req.RawPath()), passes the gate, and answers through `done`, which is
+  // called exactly once with a finished response (see Finish):
+  //  - a gate that decides later (Redis): the rest below happens on a worker thread, and
+  //    a refusal is answered from the thread the gate called back on;
   //  - bad path 400, 404, 405 (with Allow): synchronously, on the calling thread;
   //  - a route without `offload`: the handler runs inline, done is called synchronously;
   //  - an offloaded route: the handler and then done run ON A WORKER THREAD (the server
@@ -79,6 +86,14 @@ class Pipeline {
 
  private:
   Response RunHandler(const Route& route, Request& req, const RouteParams& params) const;
+  // Everything after the gate, on the thread that has the admission.
+  std::optional<Response> Continue(Request& req, RouteMatch match, Admission admission,
+                                   const std::function<Done()>& make_done) const;
+  // The answer for a match that found no route (400, 404, 405).
+  Response EarlyAnswer(const Request& req, RouteMatch& match) const;
+  // Admitted after waiting: runs even an inline route on the worker pool, since the gate
+  // called back on a thread that must not run handlers.
+  void ContinueLater(Request& req, RouteMatch match, Admission admission, Done done) const;
 
   const Router& router_;
   WorkerPool& pool_;

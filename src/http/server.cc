@@ -892,7 +892,7 @@ class Connection final : public ConnectionBase,
       record.bytes_sent = written;
       record.duration =
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - req.received_at);
-      record.client_ip = client_ip_;
+      record.client_ip = req.client_ip;  // The client behind trusted proxies.
       if (auto ua = req.FindHeader("User-Agent")) record.user_agent = std::string(*ua);
       impl_.options.access_log(record);
     }

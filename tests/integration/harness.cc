@@ -1175,6 +1175,18 @@ std::unique_ptr<TestRedis> TestRedis::Start(std::string* why) {
   return redis;
 }
 
+bool TestRedis::Halt() {
+  return RunCommand({ScriptPath("redis-test-server.sh"), "halt", dir_.string()}, Millis(30000))
+             .exit_code == 0;
+}
+
+bool TestRedis::Resume() {
+  return RunCommand({ScriptPath("redis-test-server.sh"), "start", dir_.string(),
+                     std::to_string(port_)},
+                    Millis(30000))
+             .exit_code == 0;
+}
+
 TestRedis::~TestRedis() {
   if (dir_.empty()) return;
   RunCommand({ScriptPath("redis-test-server.sh"), "stop", dir_.string()}, Millis(30000));

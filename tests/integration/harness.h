@@ -374,6 +374,10 @@ class TestRedis {
   TestRedis& operator=(const TestRedis&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // Stops the server but keeps its directory; Resume starts it again on the same port
+  // with the same password (an outage, as clients see one). True on success.
+  bool Halt();
+  bool Resume();
   // The file holding the password (0600), usable as [state] redis_password_file.
   std::filesystem::path password_file() const { return dir_ / "password"; }
 

@@ -1,0 +1,43 @@
+#pragma once
+
+// Builds the protection parts from the configuration: the rate limiter, the request gate
+// the pipeline admits every request through, and their housekeeping. Owns what it builds;
+// must outlive the pipeline and the server.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "audit/events.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/status.h"
+#include "http/gate.h"
+#include "protect/rate_limit.h"
+#include "state/state.h"
+
+namespace gatehouse::cli {
+
+class ProtectParts {
+ public:
+  virtual ~ProtectParts() = default;
+  virtual const http::Gate& gate() const = 0;
+  // Null when rate limiting is off.
+  virtual protect::RateLimiter* limiter() = 0;
+  // The configured classes (empty when rate limiting is off).
+  virtual const std::vector<protect::RateLimitClass>& classes() const = 0;
+};
+
+// "a, b,c" -> {"a", "b", "c"}; empty items are dropped.
+std::vector<std::string> SplitList(std::string_view text);
+
+// Checks what the loader cannot (CIDR syntax, class specs); for `config check` and serve.
+Status ValidateProtectConfig(const core::Config& config);
+
+// Every reference must outlive the returned object.
+Result<std::unique_ptr<ProtectParts>> SetUpProtect(const core::Config& config,
+                                                   state::StateStore& state,
+                                                   audit::EventSink& events,
+                                                   const Clock& clock);
+
+}  // namespace gatehouse::cli
