@@ -136,6 +136,37 @@ Result<Principal> Authenticated(const Request& req, const Shared& shared,
   return principal;
 }
 
+// The per-account limit of the signed-in routes: "user:<account id>" under the protected
+// class. A refusal is a 429 with the same headers the gate sends for an address.
+Status CheckUserLimit(const Principal& principal, const Shared& shared, Response* refusal,
+                      const Request& req) {
+  if (shared.options.limiter == nullptr) return Ok();
+  const protect::RateLimitClass& cls = shared.options.user_class;
+  auto decision = shared.options.limiter->Check(cls, "user:" + principal.account_id);
+  if (!decision.ok()) return std::move(decision).error();
+  if (decision->allowed) return Ok();
+  *refusal = http::MakeStatusProblem(429, req.request_id);
+  const protect::AppliedLimit applied[] = {{&cls, *decision}};
+  for (auto& [name, value] : protect::RateLimitHeaders(applied)) {
+    refusal->AddHeader(std::move(name), std::move(value));
+  }
+  return Error(ErrorCode::kResourceExhausted, "rate limited");
+}
+
+// Authenticated, then the per-account limit. On a limit refusal `*refusal` is the answer.
+Result<Principal> SignedIn(const Request& req, const Shared& shared, const RequestContext& ctx,
+                           std::optional<Response>* refusal) {
+  auto principal = Authenticated(req, shared, ctx);
+  if (!principal.ok()) return principal;
+  Response limited;
+  Status s = CheckUserLimit(*principal, shared, &limited, req);
+  if (!s.ok()) {
+    if (s.error().code() == ErrorCode::kResourceExhausted) *refusal = std::move(limited);
+    return std::move(s).error();
+  }
+  return principal;
+}
+
 Response GrantAnswer(const TokenGrant& grant, const Shared& shared) {
   json::object body;
   body["access_token"] = grant.access.token;
@@ -189,11 +220,58 @@ Result<Response> Login(Request& req, const Shared& shared) {
   GH_RETURN_IF_ERROR(http::JsonFields()
                          .Required("email", http::JsonType::kString)
                          .Required("password", http::JsonType::kString)
+                         .Optional("captcha", http::JsonType::kObject)
                          .Check(*body));
-  auto grant = shared.service.Login(Text(*body, "email"), Text(*body, "password"),
-                                    ContextOf(req, shared));
-  if (!grant.ok()) return std::move(grant).error();
-  return GrantAnswer(*grant, shared);
+  std::optional<std::pair<std::string, std::string>> captcha;
+  if (const json::value* c = body->if_contains("captcha")) {
+    GH_RETURN_IF_ERROR(http::JsonFields()
+                           .Required("challenge", http::JsonType::kString)
+                           .Required("solution", http::JsonType::kString)
+                           .Check(c->as_object()));
+    captcha.emplace(Text(c->as_object(), "challenge"), Text(c->as_object(), "solution"));
+  }
+  const std::string_view email = Text(*body, "email");
+  const RequestContext ctx = ContextOf(req, shared);
+  const LoginGuard* guard = shared.options.login_guard;
+  if (guard == nullptr) {
+    auto grant = shared.service.Login(email, Text(*body, "password"), ctx);
+    if (!grant.ok()) return std::move(grant).error();
+    return GrantAnswer(*grant, shared);
+  }
+
+  // The attempt is reserved before the password is checked, so parallel guesses cannot
+  // outrun the lock.
+  auto begun = guard->Begin(req, email, captcha);
+  if (!begun.ok()) return std::move(begun).error();
+  if (begun->refusal) return std::move(*begun->refusal);
+  auto grant = shared.service.Login(email, Text(*body, "password"), ctx);
+  if (!grant.ok()) {
+    if (grant.error().code() != ErrorCode::kUnauthenticated) {
+      guard->Abandoned(std::move(*begun->attempt));
+      return std::move(grant).error();
+    }
+    return guard->Failed(req, std::move(*begun->attempt), email, begun->account_key,
+                         grant.error());
+  }
+  auto device_cookie = guard->Succeeded(std::move(*begun->attempt), begun->account_key);
+  Response response = GrantAnswer(*grant, shared);
+  // The session stands even if the device cookie could not be made; the next login
+  // makes one.
+  if (device_cookie.ok()) response.AddHeader("Set-Cookie", std::move(*device_cookie));
+  return response;
+}
+
+Result<Response> Captcha(Request& req, const Shared& shared) {
+  if (shared.options.login_guard == nullptr) {
+    return Error(ErrorCode::kNotFound, "no CAPTCHA on this server");
+  }
+  protect::PowChallenge challenge = shared.options.login_guard->IssueChallenge(req);
+  return JsonAnswer(
+      200, json::object{{"challenge", challenge.text},
+                        {"difficulty_bits", challenge.difficulty_bits},
+                        {"expires_at", std::chrono::duration_cast<std::chrono::seconds>(
+                                           challenge.expires_at.time_since_epoch())
+                                           .count()}});
 }
 
 Result<Response> Refresh(Request& req, const Shared& shared) {
@@ -220,7 +298,9 @@ Result<Response> Refresh(Request& req, const Shared& shared) {
 
 Result<Response> Logout(Request& req, const Shared& shared) {
   RequestContext ctx = ContextOf(req, shared);
-  auto principal = Authenticated(req, shared, ctx);
+  std::optional<Response> refusal;
+  auto principal = SignedIn(req, shared, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   GH_RETURN_IF_ERROR(shared.service.Logout(*principal, ctx));
   Response response = Empty(204);
@@ -247,7 +327,9 @@ Result<Response> Verify(Request& req, const Shared& shared) {
 
 Result<Response> ChangePassword(Request& req, const Shared& shared) {
   RequestContext ctx = ContextOf(req, shared);
-  auto principal = Authenticated(req, shared, ctx);
+  std::optional<Response> refusal;
+  auto principal = SignedIn(req, shared, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   auto body = ReadBody(req, shared);
   if (!body.ok()) return std::move(body).error();
@@ -267,7 +349,9 @@ Result<Response> ChangePassword(Request& req, const Shared& shared) {
 
 Result<Response> ListSessions(Request& req, const Shared& shared) {
   RequestContext ctx = ContextOf(req, shared);
-  auto principal = Authenticated(req, shared, ctx);
+  std::optional<Response> refusal;
+  auto principal = SignedIn(req, shared, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   auto sessions = shared.service.ListSessions(*principal);
   if (!sessions.ok()) return std::move(sessions).error();
@@ -286,7 +370,9 @@ Result<Response> ListSessions(Request& req, const Shared& shared) {
 
 Result<Response> RevokeSession(Request& req, const RouteParams& params, const Shared& shared) {
   RequestContext ctx = ContextOf(req, shared);
-  auto principal = Authenticated(req, shared, ctx);
+  std::optional<Response> refusal;
+  auto principal = SignedIn(req, shared, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   GH_RETURN_IF_ERROR(shared.service.RevokeSession(*principal, params.Get("id").value_or("")));
   return Empty(204);
@@ -294,7 +380,9 @@ Result<Response> RevokeSession(Request& req, const RouteParams& params, const Sh
 
 Result<Response> RevokeOthers(Request& req, const Shared& shared) {
   RequestContext ctx = ContextOf(req, shared);
-  auto principal = Authenticated(req, shared, ctx);
+  std::optional<Response> refusal;
+  auto principal = SignedIn(req, shared, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   auto revoked = shared.service.RevokeOtherSessions(*principal);
   if (!revoked.ok()) return std::move(revoked).error();
@@ -316,6 +404,10 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
   router.Add(
       Method::kPost, "/v1/auth/login",
       [shared](Request& req, const RouteParams&) { return Login(req, *shared); }, offload);
+  router.Add(
+      Method::kPost, "/v1/auth/captcha",
+      [shared](Request& req, const RouteParams&) { return Captcha(req, *shared); },
+      http::RouteOptions{.offload = false, .rate_class = "default"});
   router.Add(
       Method::kPost, "/v1/auth/refresh",
       [shared](Request& req, const RouteParams&) { return Refresh(req, *shared); }, offload);

@@ -4,6 +4,7 @@
 //
 //   POST   /v1/auth/register        create an account                      201
 //   POST   /v1/auth/login           password login: tokens and cookies     200
+//   POST   /v1/auth/captcha         a proof-of-work challenge              200
 //   POST   /v1/auth/refresh         rotate the refresh token               200
 //   POST   /v1/auth/logout          end the session, deny the token        204
 //   GET    /v1/auth/verify          forward auth (nginx, Traefik, Envoy)   200 / 401
@@ -21,8 +22,10 @@
 
 #include "audit/events.h"
 #include "auth/auth_service.h"
+#include "auth/login_guard.h"
 #include "auth/token_service.h"
 #include "http/router.h"
+#include "protect/rate_limit.h"
 
 namespace gatehouse::auth {
 
@@ -36,6 +39,14 @@ struct AuthRoutesOptions {
   std::chrono::seconds session_cookie_max_age{8 * 3600};
   std::chrono::seconds refresh_cookie_max_age{7 * 24 * 3600};
   std::size_t max_body_bytes = 64 * 1024;
+  // Per-account limit on the /v1/me routes and logout, on top of the per-address limit
+  // of the gate (one account spread over many addresses is still one account). Null
+  // limiter: none. Not owned; must outlive the router.
+  protect::RateLimiter* limiter = nullptr;
+  protect::RateLimitClass user_class;
+  // Brute-force defence of password login; null turns it off (tests of other parts only).
+  // Not owned; must outlive the router.
+  const LoginGuard* login_guard = nullptr;
 };
 
 // `service`, `tokens` and `events` must outlive the router.

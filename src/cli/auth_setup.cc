@@ -1,13 +1,17 @@
 #include "cli/auth_setup.h"
 
+#include "protect/limits_config.h"
+
 #include "auth/account_repository.h"
 #include "auth/auth_service.h"
 #include "auth/live_sessions.h"
+#include "auth/login_guard.h"
 #include "auth/password_policy.h"
 #include "auth/routes.h"
 #include "auth/session_repository.h"
 #include "auth/token_service.h"
 #include "crypto/password.h"
+#include "protect/limits_config.h"
 
 namespace gatehouse::cli {
 namespace {
@@ -29,6 +33,7 @@ class Components final : public AuthComponents {
   auth::TokenService tokens;
   auth::PasswordBlocklist blocklist;
   std::unique_ptr<auth::AuthService> service;
+  std::unique_ptr<auth::LoginGuard> login_guard;
 };
 
 // "https://host[:port]" as browsers send it in Origin.
@@ -59,7 +64,7 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
                                                   const crypto::KeyRing& keys,
                                                   state::StateStore& state,
                                                   audit::EventSink& events, const Clock& clock,
-                                                  http::Router& router) {
+                                                  ProtectParts& protect, http::Router& router) {
   auth::PasswordPolicy policy;
   policy.min_bytes = config.passwords.min_bytes;
   policy.max_bytes = config.passwords.max_bytes;
@@ -113,6 +118,29 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
   options.session_cookie_max_age = config.sessions.absolute_timeout;
   options.refresh_cookie_max_age = config.tokens.refresh_ttl;
   options.max_body_bytes = std::min<std::size_t>(config.server.max_body_bytes, 64 * 1024);
+  auto account_key = keys.DeriveKey("brute-force-account", keys.current_version());
+  if (!account_key.ok()) return std::move(account_key).error();
+  auth::LoginGuardParts guard_parts;
+  guard_parts.guard = &protect.guard();
+  guard_parts.captcha = &protect.captcha();
+  guard_parts.devices = &protect.devices();
+  guard_parts.registry = &protect.repository();
+  guard_parts.lists = &protect.ip_rules();
+  guard_parts.events = &events;
+  guard_parts.clock = &clock;
+  guard_parts.on_ip_block = [&protect](std::chrono::milliseconds d) { protect.NoteIpBlock(d); };
+  guard_parts.device_cookie_max_age =
+      std::chrono::hours(24) * static_cast<int>(config.brute_force.device_cookie_days);
+  components->login_guard =
+      std::make_unique<auth::LoginGuard>(std::move(guard_parts), *account_key);
+  options.login_guard = components->login_guard.get();
+
+  options.limiter = protect.limiter();
+  if (const protect::RateLimitClass* cls = protect::FindClass(protect.classes(), "protected")) {
+    options.user_class = *cls;
+  } else {
+    options.limiter = nullptr;
+  }
   auth::AddAuthRoutes(router, *components->service, components->tokens, events, options);
   return std::unique_ptr<AuthComponents>(std::move(components));
 }

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "crypto/keyring.h"
+#include "cli/protect_setup.h"
 #include "http/router.h"
 #include "state/state.h"
 #include "store/store.h"
@@ -31,6 +32,6 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
                                                   const crypto::KeyRing& keys,
                                                   state::StateStore& state,
                                                   audit::EventSink& events, const Clock& clock,
-                                                  http::Router& router);
+                                                  ProtectParts& protect, http::Router& router);
 
 }  // namespace gatehouse::cli

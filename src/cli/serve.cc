@@ -152,15 +152,17 @@ int RunServe(const char* config_path) {
   http::Router router;
   AddHealthRoutes(router, [&store]() -> Status { return store->Ping(); });
   audit::LogEventSink events;
-  auto auth_parts =
-      SetUpAuth(config, *store, keyring, *state, events, SystemClock::Instance(), router);
-  if (!auth_parts.ok()) {
-    ReportStartupError("auth", auth_parts.error());
-    return kExitUsage;
-  }
-  auto protect_parts = SetUpProtect(config, *state, events, SystemClock::Instance());
+  auto protect_parts = SetUpProtect(config, keyring, *store, *state, events,
+                                    SystemClock::Instance());
   if (!protect_parts.ok()) {
     ReportStartupError("protect", protect_parts.error());
+    return kExitUsage;
+  }
+  auto auth_parts =
+      SetUpAuth(config, *store, keyring, *state, events, SystemClock::Instance(),
+                **protect_parts, router);
+  if (!auth_parts.ok()) {
+    ReportStartupError("auth", auth_parts.error());
     return kExitUsage;
   }
   if (config.server.expose_test_endpoints) {
@@ -192,6 +194,42 @@ int RunServe(const char* config_path) {
     ReportStartupError("listen", s.error());
     return kExitFailure;
   }
+  // The admin listener: its own port (loopback by default), the same pipeline rules.
+  http::Router admin_router;
+  std::unique_ptr<http::Pipeline> admin_pipeline;
+  std::unique_ptr<http::Server> admin_server;
+  if (config.admin.enabled) {
+    if (!config.admin.token.present()) {
+      ReportStartupError("admin", Error(ErrorCode::kFailedPrecondition, "admin token missing",
+                                        "set admin.token_file or GATEHOUSE_ADMIN_TOKEN_FILE"));
+      return kExitUsage;
+    }
+    AddHealthRoutes(admin_router, [&store]() -> Status { return store->Ping(); });
+    (*protect_parts)->AddAdminRoutes(admin_router, config.admin.token.value);
+    if (Status s = admin_router.status(); !s.ok()) {
+      ReportStartupError("admin routes", s.error());
+      return kExitFailure;
+    }
+    admin_pipeline = std::make_unique<http::Pipeline>(admin_router, pool, pipeline_options);
+    http::ServerOptions admin_options = ServerOptionsFrom(config);
+    admin_options.listen_address = config.admin.listen;
+    admin_options.port = static_cast<std::uint16_t>(config.admin.port);
+    admin_options.redirect_port.reset();
+    admin_options.io_threads = 1;
+    admin_options.handle_signals = false;
+    auto admin_created = http::Server::Create(std::move(admin_options), *admin_pipeline);
+    if (!admin_created.ok()) {
+      ReportStartupError("admin server", admin_created.error());
+      return kExitUsage;
+    }
+    admin_server = std::move(admin_created).value();
+    if (Status s = admin_server->Start(); !s.ok()) {
+      ReportStartupError("admin listen", s.error());
+      return kExitFailure;
+    }
+    log::Event(Level::kInfo, "admin_listening",
+               {Field("address", config.admin.listen), Field("port", admin_server->port())});
+  }
   log::Event(Level::kInfo, "listening",
              {Field("profile", core::ProfileName(config.profile)),
               Field("address", config.server.listen), Field("port", server->port()),
@@ -200,6 +238,10 @@ int RunServe(const char* config_path) {
 
   // SIGTERM drains in-flight requests; Wait returns once every I/O thread has ended.
   server->Wait();
+  if (admin_server) {
+    admin_server->Drain();
+    admin_server->Wait();
+  }
   pool.Shutdown();
   sweeper.Stop();
   log::Event(Level::kInfo, "stopped", {});

@@ -557,13 +557,13 @@ std::vector<KeySpec> BuildKeySpecs() {
       "brute_force", "failure_window_s", 1, 7 * 24 * 3600,
       [](auto& c) -> auto& { return c.brute_force.failure_window; }));
   specs.push_back(IntKey(
-      "brute_force", "delay_base_ms", 0, 60'000,
+      "brute_force", "delay_base_ms", 1, 60'000,
       [](auto& c) -> auto& { return c.brute_force.delay_base; }));
   specs.push_back(IntKey(
-      "brute_force", "delay_cap_s", 0, 3600,
+      "brute_force", "delay_cap_s", 1, 3600,
       [](auto& c) -> auto& { return c.brute_force.delay_cap; }));
   specs.push_back(IntKey(
-      "brute_force", "ip_block_threshold", 1, 100'000,
+      "brute_force", "ip_block_threshold", 1, 1000,
       [](auto& c) -> auto& { return c.brute_force.ip_block_threshold; }));
   specs.push_back(IntKey(
       "brute_force", "ip_window_s", 1, 7 * 24 * 3600,

@@ -107,10 +107,14 @@ std::optional<http::Admission> RequestGate::AfterBlock(
     const http::Request& req, const RateLimitClass* cls, const IpBlockView::Answer& blocked,
     const std::function<Done()>& make_done) const {
   if (!blocked.ok()) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    return Refuse(req, 503, std::chrono::seconds(1));
-  }
-  if (*blocked) {
+    // The shared state is down: the class's outage policy decides, as for its limit (the
+    // limiter below applies it again). Without a class, or for any other error, refuse.
+    const bool outage = blocked.error().code() == ErrorCode::kUnavailable;
+    if (!outage || cls == nullptr || cls->on_unavailable == FailurePolicy::kFailClosed) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      return Refuse(req, 503, std::chrono::seconds(1));
+    }
+  } else if (*blocked) {
     blocked_.fetch_add(1, std::memory_order_relaxed);
     return Refuse(req, 429, **blocked);
   }

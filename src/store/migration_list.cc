@@ -72,6 +72,35 @@ std::span<const Migration> BuiltinMigrations() {
                "CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id)",
                "CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id)"},
       },
+      {
+          .version = 4,
+          .name = "ip_rules_and_protect_blocks",
+          // Runtime allow/deny networks (protect/protect_repository.h): cidr is canonical
+          // text, so one network has one spelling and the unique pair means "listed once".
+          // protect_blocks indexes the automatic locks and blocks that live in the shared
+          // state with TTLs, for admin views; subject is the IP or an opaque account key,
+          // label the IP or a masked email. Times in Unix milliseconds.
+          .statements =
+              {"CREATE TABLE ip_rules ("
+               " id TEXT PRIMARY KEY,"
+               " cidr TEXT NOT NULL,"
+               " action TEXT NOT NULL CHECK (action IN ('allow', 'deny')),"
+               " note TEXT NOT NULL DEFAULT '',"
+               " created_ms BIGINT NOT NULL,"
+               " created_by TEXT NOT NULL,"
+               " UNIQUE (cidr, action))",
+               "CREATE TABLE protect_blocks ("
+               " id TEXT PRIMARY KEY,"
+               " kind TEXT NOT NULL CHECK (kind IN ('account', 'ip')),"
+               " subject TEXT NOT NULL,"
+               " label TEXT NOT NULL,"
+               " until_ms BIGINT NOT NULL,"
+               " created_ms BIGINT NOT NULL,"
+               " lifted_ms BIGINT,"
+               " lifted_by TEXT)",
+               "CREATE INDEX protect_blocks_by_subject ON protect_blocks (kind, subject, until_ms)",
+               "CREATE INDEX protect_blocks_by_until ON protect_blocks (until_ms)"},
+      },
   };
   return kMigrations;
 }

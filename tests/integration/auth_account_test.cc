@@ -86,7 +86,14 @@ TEST_F(AuthAccount, RegisterLoginVerifyLogoutRoundTrip) {
   EXPECT_TRUE(refresh->Has("HttpOnly"));
   EXPECT_EQ(refresh->Attribute("SameSite"), "Strict");
   EXPECT_EQ(refresh->Attribute("Path"), "/v1/auth/refresh");
-  EXPECT_EQ(login->HeaderCount("Set-Cookie"), 2u);
+  // The third marks this device as one that signed in (brute-force defence).
+  auto device = FindSetCookie(*login, "__Host-gh_device");
+  ASSERT_TRUE(device) << "no __Host-gh_device cookie";
+  EXPECT_TRUE(device->Has("Secure"));
+  EXPECT_TRUE(device->Has("HttpOnly"));
+  EXPECT_EQ(device->Attribute("SameSite"), "Strict");
+  EXPECT_EQ(device->Attribute("Path"), "/");
+  EXPECT_EQ(login->HeaderCount("Set-Cookie"), 3u);
 
   auto verified = client.Verify(grant->access_token);
   ASSERT_TRUE(verified);

@@ -30,6 +30,12 @@ std::unique_ptr<Deployment> AuthDeployment() {
   deployment->Set("crypto", "argon2_memory_kib", std::int64_t{8192});
   deployment->Set("crypto", "argon2_iterations", std::int64_t{1});
   deployment->Set("server", "read_timeout_ms", std::int64_t{5000});
+  // Every suite's client is 127.0.0.1: the product's per-address CAPTCHA and block
+  // thresholds would tie unrelated tests together. The brute-force suites set their own.
+  deployment->Set("brute_force", "captcha_after", std::int64_t{1000});
+  deployment->Set("brute_force", "lock_after", std::int64_t{1000});
+  deployment->Set("brute_force", "ip_block_threshold", std::int64_t{1000});
+  deployment->Set("brute_force", "delay_base_ms", std::int64_t{1});
   return deployment;
 }
 
