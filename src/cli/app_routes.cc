@@ -2,6 +2,11 @@
 
 #include <charconv>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
 #include <stdexcept>
 #include <thread>
 
@@ -78,6 +83,24 @@ void AddTestRoutes(http::Router& router, std::size_t max_body_bytes) {
         return Response::Json(200, boost::json::serialize(*body));
       },
       http::RouteOptions{.offload = true});
+}
+
+Status AddAssetRoutes(http::Router& router) {
+  const std::filesystem::path file = std::filesystem::path(GATEHOUSE_WEB_DIR) / "assets/pow.js";
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Error(ErrorCode::kNotFound, "web asset missing", file.string());
+  auto script = std::make_shared<const std::string>(std::istreambuf_iterator<char>(in),
+                                                    std::istreambuf_iterator<char>());
+  router.Add(http::Method::kGet, "/assets/pow.js",
+             [script](http::Request&, const http::RouteParams&) -> Result<http::Response> {
+               http::Response response;
+               response.status = 200;
+               response.content_type = "text/javascript; charset=utf-8";
+               response.body = *script;
+               response.AddHeader("Cache-Control", "public, max-age=3600");
+               return response;
+             });
+  return Ok();
 }
 
 }  // namespace gatehouse::cli

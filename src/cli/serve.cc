@@ -165,6 +165,10 @@ int RunServe(const char* config_path) {
     ReportStartupError("auth", auth_parts.error());
     return kExitUsage;
   }
+  if (Status s = AddAssetRoutes(router); !s.ok()) {
+    ReportStartupError("web assets", s.error());
+    return kExitFailure;
+  }
   if (config.server.expose_test_endpoints) {
     AddTestRoutes(router, config.server.max_body_bytes);
   }

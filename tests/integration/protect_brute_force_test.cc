@@ -295,5 +295,38 @@ TEST_F(BruteForce, AdminListsAndLiftsAnAccountLock) {
   EXPECT_EQ(Login("198.51.100.92", email, password).status, 200);
 }
 
+TEST_F(BruteForce, BrowserSolverAndChallengesAreServed) {
+  AuthClient client(port());
+  auto script = client.Send("GET", "/assets/pow.js");
+  ASSERT_TRUE(script);
+  EXPECT_EQ(script->status, 200);
+  EXPECT_EQ(script->Header("Content-Type").value_or(""), "text/javascript; charset=utf-8");
+  EXPECT_NE(script->body.find("export async function solve"), std::string::npos);
+  EXPECT_EQ(SecurityHeaderProblems(*script), "");
+
+  auto issued = client.Send("POST", "/v1/auth/captcha");
+  ASSERT_TRUE(issued);
+  ASSERT_EQ(issued->status, 200);
+  json::object challenge = JsonBody(*issued);
+  EXPECT_EQ(challenge.at("difficulty_bits").as_int64(), 10);
+  EXPECT_EQ(issued->Header("Cache-Control").value_or(""), "no-store");
+  // A challenge is single use, and bound to the address it was issued to.
+  json::object solved = Solve(json::object{{"captcha", challenge}});
+  const std::string email = UniqueEmail("captcha");
+  const std::string password = StrongPassword();
+  ASSERT_TRUE(client.Register(email, password));
+  AuthClient from_elsewhere(port());
+  auto elsewhere = from_elsewhere.PostJson(
+      "/v1/auth/login", json::object{{"email", email}, {"password", password}, {"captcha", solved}},
+      {"X-Forwarded-For: 203.0.113.250"});
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(elsewhere->status, 200) << "a CAPTCHA nobody asked for is ignored";
+  auto malformed = client.PostJson(
+      "/v1/auth/login",
+      json::object{{"email", email}, {"password", password}, {"captcha", "not-an-object"}});
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+}
+
 }  // namespace
 }  // namespace gatehouse::itest
