@@ -38,6 +38,7 @@ bench:
 	  -DGATEHOUSE_TESTS=OFF -DGATEHOUSE_BENCH=ON >/dev/null
 	cmake --build $(RELEASE_DIR) -j $(JOBS)
 	bench/run.sh $(RELEASE_DIR)/gatehouse $(RELEASE_DIR)/bench/argon2_rate
+	bench/protect.sh $(RELEASE_DIR)
 
 format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i

@@ -330,7 +330,20 @@ Result<Admission> BruteForceGuard::Begin(const AttemptRequest& request) {
   auto delay =
       store_.Ttl(SubjectDelayKey(attempt.factor_, attempt.account_key_, attempt.device_id_));
   if (!delay.ok()) return StoreError<Admission>(std::move(delay).error());
-  if (delay->has_value()) return Refuse(Refusal::kDelayed, **delay);
+  if (delay->has_value()) {
+    // A failure that raced the lock_after-th one can set its delay after the lock began;
+    // the lock and its real end are the honest answer then, not "wait a second".
+    auto count = store_.Get(subject_key);
+    if (!count.ok()) return StoreError<Admission>(std::move(count).error());
+    auto failures = ParseCount(*count);
+    if (!failures.ok()) return StoreError<Admission>(std::move(failures).error());
+    if (*failures >= static_cast<std::int64_t>(options_.lock_after)) {
+      auto left = store_.Ttl(subject_key);
+      if (!left.ok()) return StoreError<Admission>(std::move(left).error());
+      if (left->has_value()) return Refuse(Refusal::kLocked, **left);
+    }
+    return Refuse(Refusal::kDelayed, **delay);
+  }
 
   // 3. Reserve on the account (or device) counter. The increment is the atomic decision:
   // of any number of racing attempts exactly those that drew 1..lock_after go on. A value
