@@ -108,8 +108,10 @@ cli ACL SETUSER gh-bench on nopass '~*' '&*' '+@all' >/dev/null
 server_commands() {  # decisions
   cli INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$1" '
     /^cmdstat_/ { name = substr($1, 9); calls = $3
+      # Redis 7 names subcommands "config|resetstat"; "|" also splits the reply below.
+      base = name; sub(/\|.*/, "", base); gsub(/\|/, " ", name)
       if (name == "evalsha") { evalsha = calls; failed = $9 + $11 }
-      else if (name != "config" && name != "info") other = other " " name "=" calls }
+      else if (base != "config" && base != "info") other = other " " name "=" calls }
     END { printf "%.2f|%s|%d", evalsha / n, (other == "" ? " none" : other), failed }'
 }
 used_memory() { cli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}'; }
