@@ -254,6 +254,7 @@ struct Server::Impl {
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> timeouts{0};
   std::atomic<std::uint64_t> tls_failures{0};
+  std::atomic<std::uint64_t> idle_trims{0};
   std::atomic<std::uint64_t> redirects{0};
   std::atomic<std::uint64_t> exceptions{0};
 
@@ -293,11 +294,22 @@ class ConnectionBase {
   virtual void ForceClose() = 0;
   // The loop's sweep found deadline() passed: cancel the operations it guards.
   virtual void OnDeadline() = 0;
+  // The loop's sweep found the connection waiting for a request since kTrimAfter: give
+  // back the memory that only a busy connection needs.
+  virtual void Trim() = 0;
   bool idle() const { return idle_; }
   Clock::time_point deadline() const { return deadline_; }
+  bool TrimDue(Clock::time_point now) const {
+    return idle_ && !trimmed_ && now - idle_since_ >= kTrimAfter;
+  }
 
  protected:
+  // Long enough that a busy keep-alive client never sees its buffers freed between requests.
+  static constexpr std::chrono::seconds kTrimAfter{1};
+
   bool idle_ = true;  // Handshaking or waiting for a request's first byte.
+  bool trimmed_ = false;
+  Clock::time_point idle_since_ = Clock::time_point::max();
   // When the operations under way time out; max() while none is armed.
   Clock::time_point deadline_ = Clock::time_point::max();
 };
@@ -324,6 +336,7 @@ void Sweep(Loop& loop) {
   // not change while it is walked.
   for (ConnectionBase* conn : loop.connections) {
     if (conn->deadline() <= now) conn->OnDeadline();
+    if (conn->TrimDue(now)) conn->Trim();
   }
   if (!loop.connections.empty()) StartSweep(loop);
 }
@@ -360,6 +373,8 @@ class PlainStream {
 
   auto WriteAll(asio::const_buffer data) { return WriteAllTo(socket_, data); }
 
+  void ReleaseBuffers() {}
+
  private:
   tcp::socket socket_;
 };
@@ -382,9 +397,8 @@ SSL* NewServerSsl(SSL_CTX* ctx) {
   }
   SSL_set_bio(ssl, in, out);  // The SSL owns both from here.
   SSL_set_accept_state(ssl);
-  // Idle connections give their 16 KiB record buffers back; thousands of keep-alive
-  // clients would otherwise hold tens of KiB each.
-  SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  // No SSL_MODE_RELEASE_BUFFERS: it frees and reallocates both record buffers on every
+  // request of a busy connection. Connections that wait give them back instead (Trim).
   return ssl;
 }
 
@@ -449,6 +463,10 @@ class TlsStream {
     if (out_.capacity() > kKeepBufferBytes) std::string().swap(out_);
     co_return std::tuple{ec, ec ? std::size_t{0} : data.size()};
   }
+
+  // Gives OpenSSL's two record buffers (about 34 KiB) back while the connection waits; the
+  // next read or write allocates them again. OpenSSL keeps a buffer that still holds data.
+  void ReleaseBuffers() { SSL_free_buffers(ssl_.get()); }
 
   // Sends close_notify (RFC 8446 §6.1) unless the session already failed. Does not wait for
   // the peer's: the caller closes the TCP stream next.
@@ -577,6 +595,15 @@ class Connection final : public ConnectionBase,
     CancelIo();
   }
 
+  // Runs between the connection's own steps (same thread), never inside an SSL call.
+  void Trim() override {
+    trimmed_ = true;
+    if constexpr (kSecure) {
+      stream_.ReleaseBuffers();
+      impl_.idle_trims.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
  private:
   // Responses and request buffers grown past this are given back after use.
   static constexpr std::size_t kKeepBufferBytes = 64 * 1024;
@@ -638,10 +665,14 @@ class Connection final : public ConnectionBase,
       // Waiting for the first byte of a request: silence or EOF here is a normal end, and
       // the clock for the request's own read timeout starts only when it begins.
       if (buffer.size() == 0) {
+        const Clock::time_point now = Clock::now();
         idle_ = true;
+        idle_since_ = now;
+        trimmed_ = false;
         if (loop_.draining) co_return;
         if (buffer.capacity() > kKeepBufferBytes) buffer = beast::flat_buffer();
-        Arm(mode_ == Mode::kRedirect ? impl_.options.read_timeout : impl_.options.idle_timeout);
+        Arm(mode_ == Mode::kRedirect ? impl_.options.read_timeout : impl_.options.idle_timeout,
+            now);
         auto [ec, n] = co_await stream_.ReadSome(buffer.prepare(kReadChunk));
         Disarm();
         if (ec || aborted_) co_return;
@@ -1255,6 +1286,7 @@ ServerCounters Server::counters() const {
   c.bad_requests = impl_->bad_requests.load(std::memory_order_relaxed);
   c.request_timeouts = impl_->timeouts.load(std::memory_order_relaxed);
   c.tls_handshake_failures = impl_->tls_failures.load(std::memory_order_relaxed);
+  c.idle_trims = impl_->idle_trims.load(std::memory_order_relaxed);
   c.redirects = impl_->redirects.load(std::memory_order_relaxed);
   c.connection_exceptions = impl_->exceptions.load(std::memory_order_relaxed);
   return c;

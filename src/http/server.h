@@ -91,6 +91,7 @@ struct ServerCounters {
   std::uint64_t tls_handshake_failures = 0;  // Includes handshake timeouts.
   std::uint64_t redirects = 0;               // 308s on the redirect listener.
   std::uint64_t connection_exceptions = 0;   // Connections ended by an unexpected exception.
+  std::uint64_t idle_trims = 0;  // Waiting connections that gave their TLS buffers back.
 };
 
 class Server {

@@ -655,6 +655,27 @@ TEST_F(ServerTest, Tls12AndTls13AreServed) {
   }
 }
 
+TEST_F(ServerTest, WaitingTlsConnectionGivesBuffersBackAndKeepsServing) {
+  StartServer(TlsOptions());
+  Client client(server_->port());
+  ASSERT_TRUE(client.Handshake(TLS1_3_VERSION));
+  client.Send(Get("/whoami"));
+  EXPECT_EQ(client.ReadResponse().status, 200);
+
+  // The sweep trims a connection that has waited a second for its next request.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->counters().idle_trims == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(server_->counters().idle_trims, 1u);
+
+  // OpenSSL allocates the record buffers again for the next exchange.
+  client.Send(Get("/whoami"));
+  ParsedResponse response = client.ReadResponse();
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "127.0.0.1|/whoami||tls");
+}
+
 TEST_F(ServerTest, Tls12WithoutForwardSecrecyOrAeadIsRefused) {
   StartServer(TlsOptions());
   for (const char* suite :
