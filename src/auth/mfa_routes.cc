@@ -127,6 +127,16 @@ Result<std::optional<Response>> Reauthenticate(const Request& req, const MfaShar
   });
 }
 
+// A text that could not be sent is a 503 the user can act on: try again in a while, or use
+// another method. RFC 9110 section 15.6.4: a 503 says when to come back.
+Result<Response> DispatchFailed(const Request& req, Error error) {
+  if (error.code() != ErrorCode::kUnavailable) return error;
+  Response response = http::MakeProblem(error, req.request_id, /*verbose=*/false);
+  response.AddHeader("Retry-After", "30");
+  NoStore(response);
+  return response;
+}
+
 Result<Response> DispatchAnswer(const Request& req, const SmsDispatch& dispatch) {
   if (dispatch.state == SmsDispatch::State::kRateLimited) {
     Response response =
@@ -251,7 +261,7 @@ Result<Response> BeginSms(Request& req, const MfaShared& shared) {
   GH_RETURN_IF_ERROR(CheckPhone(Text(*body, "phone")));
   auto dispatch =
       shared.mfa.BeginSms(caller->principal->account_id, Text(*body, "phone"), caller->ctx);
-  if (!dispatch.ok()) return std::move(dispatch).error();
+  if (!dispatch.ok()) return DispatchFailed(req, std::move(dispatch).error());
   return DispatchAnswer(req, *dispatch);
 }
 
@@ -301,7 +311,7 @@ Result<Response> SendLoginCode(Request& req, const MfaShared& shared) {
   GH_RETURN_IF_ERROR(http::JsonFields().Required("ticket", http::JsonType::kString).Check(*body));
   const RequestContext ctx = ContextOf(req, *shared.base);
   auto dispatch = shared.mfa.SendLoginCode(Text(*body, "ticket"), ctx);
-  if (!dispatch.ok()) return std::move(dispatch).error();
+  if (!dispatch.ok()) return DispatchFailed(req, std::move(dispatch).error());
   return DispatchAnswer(req, *dispatch);
 }
 

@@ -66,6 +66,13 @@ class LocalHttpReceiver {
     return requests_;
   }
 
+  // Replaces the script; the next request gets statuses[0].
+  void SetStatuses(std::vector<int> statuses) {
+    std::lock_guard<std::mutex> lock(mu_);
+    statuses_ = std::move(statuses);
+    script_start_ = requests_.size();
+  }
+
   // Waits up to `timeout` for at least `n` requests.
   bool WaitFor(std::size_t n, std::chrono::milliseconds timeout) const {
     std::unique_lock<std::mutex> lock(mu_);
@@ -118,10 +125,11 @@ class LocalHttpReceiver {
       if (!ReadMore(conn, more, deadline)) return;
       request.body += more;
     }
-    std::size_t index;
+    int status;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      index = requests_.size();
+      const std::size_t index = requests_.size() - script_start_;
+      status = statuses_[std::min(index, statuses_.size() - 1)];
       requests_.push_back(request);
     }
     cv_.notify_all();
@@ -132,7 +140,6 @@ class LocalHttpReceiver {
       }
       return;
     }
-    const int status = statuses_[std::min(index, statuses_.size() - 1)];
     const std::string body = "{\"status\":" + std::to_string(status) + "}";
     const std::string answer = "HTTP/1.1 " + std::to_string(status) +
                                " Scripted\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -155,6 +162,7 @@ class LocalHttpReceiver {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::vector<ReceivedRequest> requests_;
+  std::size_t script_start_ = 0;
   std::thread thread_;
 };
 
