@@ -14,10 +14,14 @@
 //   DELETE /v1/me/sessions/others   end all but the current one            200
 //   GET    /.well-known/jwks.json   public signing keys                    200
 //
+// With second factors (options.mfa), the routes of auth/mfa_routes.cc too; login then answers
+// an account with a factor with {"mfa_required": true, "methods", "ticket"} and no session.
+//
 // Every answer of these routes carries `Cache-Control: no-store`.
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "audit/events.h"
@@ -28,6 +32,8 @@
 #include "protect/rate_limit.h"
 
 namespace gatehouse::auth {
+
+class MfaService;
 
 struct AuthRoutesOptions {
   // Run /v1/auth/verify inline on the I/O thread. Only when the shared state answers
@@ -47,10 +53,17 @@ struct AuthRoutesOptions {
   // Brute-force defence of password login; null turns it off (tests of other parts only).
   // Not owned; must outlive the router.
   const LoginGuard* login_guard = nullptr;
+  // Second factors; null: no MFA routes and password login alone. Not owned.
+  MfaService* mfa = nullptr;
 };
 
 // `service`, `tokens` and `events` must outlive the router.
 void AddAuthRoutes(http::Router& router, AuthService& service, const TokenService& tokens,
                    audit::EventSink& events, AuthRoutesOptions options);
+
+struct RouteShared;
+// The second-factor routes (auth/mfa_routes.cc); AddAuthRoutes calls it when options.mfa is
+// set.
+void AddMfaRoutes(http::Router& router, std::shared_ptr<const RouteShared> shared, MfaService& mfa);
 
 }  // namespace gatehouse::auth

@@ -237,6 +237,38 @@ struct AdminConfig {
   SecretSetting token;  // Bearer token the admin endpoints require (at least 32 bytes).
 };
 
+// Second factors (docs/mfa.md). SMS is off unless sms_enabled; its sender is an HTTP API.
+struct MfaConfig {
+  std::string issuer = "Gatehouse";     // Shown in authenticator apps.
+  std::string totp_algorithm = "SHA1";  // SHA1, SHA256 or SHA512.
+  unsigned totp_digits = 6;
+  std::chrono::seconds totp_period{30};
+  unsigned totp_window = 1;  // Steps accepted either side of the current one.
+  unsigned backup_codes = 10;
+  std::chrono::seconds ticket_ttl{300};
+  bool sms_enabled = false;
+  std::string sms_preset = "custom";     // "custom" or "twilio".
+  std::string sms_url;                   // custom: required; twilio: defaults to the API URL.
+  std::string sms_body_format = "form";  // "form" or "json".
+  std::string sms_body_template;         // ${to}, ${from}, ${message}; twilio: preset.
+  std::string sms_from;
+  std::string sms_twilio_account_sid;
+  std::string sms_auth_header_name = "Authorization";
+  SecretSetting sms_auth_header;  // The whole header value, e.g. "Basic ...".
+  std::string sms_message = "Your ${issuer} code is ${code}";
+  std::chrono::seconds sms_code_ttl{300};
+  unsigned sms_per_number_limit = 3;
+  std::chrono::seconds sms_per_number_window{900};
+  std::chrono::milliseconds sms_timeout{5000};
+  unsigned sms_attempts = 3;
+  std::chrono::milliseconds sms_retry_backoff{500};
+  std::chrono::milliseconds sms_answer_wait{10000};
+  std::filesystem::path sms_ca_file;
+  std::string sms_pinned_public_keys;
+  bool sms_verify_tls = true;         // staging and production require true.
+  bool sms_allow_plain_http = false;  // staging and production require false.
+};
+
 struct Config {
   Profile profile = Profile::kDevelopment;
   ServerConfig server;
@@ -252,6 +284,7 @@ struct Config {
   IpListsConfig ip_lists;
   BruteForceConfig brute_force;
   AdminConfig admin;
+  MfaConfig mfa;
 
   std::filesystem::path source_file;  // Absolute path of the TOML file loaded.
   // Problems that do not stop this profile (loose secret file modes outside production,
