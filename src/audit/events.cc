@@ -21,6 +21,7 @@ std::string_view EventTypeName(EventType type) {
     case EventType::kAdminAction: return "admin_action";
     case EventType::kIpBlock: return "ip_block";
     case EventType::kRateLimitBackend: return "rate_limit_backend";
+    case EventType::kApiKeyLifecycle: return "api_key_lifecycle";
     case EventType::kCount: break;
   }
   return "unknown";

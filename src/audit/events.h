@@ -39,6 +39,8 @@ enum class EventType : std::uint8_t {
   kAdminAction,
   kIpBlock,             // An address was blocked automatically after failures across accounts.
   kRateLimitBackend,    // The shared rate-limit store went away or came back.
+  kApiKeyLifecycle,     // An API key or service account was created, rotated, revoked, or
+                        // is about to expire (the reason says which).
   kCount,  // Not a type: the number of types.
 };
 

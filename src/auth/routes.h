@@ -14,6 +14,9 @@
 //   DELETE /v1/me/sessions/others   end all but the current one            200
 //   GET    /.well-known/jwks.json   public signing keys                    200
 //
+// With API keys on, also the routes of auth/api_key_routes.h, and /v1/auth/verify accepts
+// a key in the API key header (a request carrying both a key and a token is refused).
+//
 // Every answer of these routes carries `Cache-Control: no-store`.
 
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "audit/events.h"
+#include "auth/api_key_service.h"
 #include "auth/auth_service.h"
 #include "auth/login_guard.h"
 #include "auth/token_service.h"
@@ -47,6 +51,10 @@ struct AuthRoutesOptions {
   // Brute-force defence of password login; null turns it off (tests of other parts only).
   // Not owned; must outlive the router.
   const LoginGuard* login_guard = nullptr;
+  // API keys (auth/api_key_service.h); null turns them off. Not owned; must outlive the
+  // router.
+  ApiKeyService* api_keys = nullptr;
+  std::string api_key_header = "X-API-Key";
 };
 
 // `service`, `tokens` and `events` must outlive the router.
