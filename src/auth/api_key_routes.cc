@@ -234,11 +234,12 @@ Result<Response> AsUser(const Request& req, const ApiKeyRouteDeps& deps, Handler
 
 Result<Response> SelfKey(const Request& req, const ApiKeyRouteDeps& deps) {
   GH_RETURN_IF_ERROR(NoQuery(req));
-  const std::optional<std::string_view> presented = req.FindHeader(deps.header);
-  if (!presented) {
+  auto presented = PresentedKey(req, deps.header);
+  if (!presented.ok()) return std::move(presented).error();
+  if (!*presented) {
     return Error(ErrorCode::kUnauthenticated, "this endpoint needs an API key in " + deps.header);
   }
-  auto auth = deps.service->Authenticate(*presented, ContextOf(req));
+  auto auth = deps.service->Authenticate(**presented, ContextOf(req));
   if (!auth.ok()) return std::move(auth).error();
   if (auth->limited) return KeyVerifyAnswer(req, *auth);
   const CachedApiKey& key = *auth->key;
@@ -289,6 +290,24 @@ Result<Response> AsAdmin(const Request& req, const ApiKeyAdminRouteDeps& deps,
 }
 
 }  // namespace
+
+Result<std::optional<std::string_view>> PresentedKey(const http::Request& req,
+                                                     std::string_view header) {
+  std::optional<std::string_view> found;
+  for (const http::Header& h : req.headers) {
+    if (!http::EqualsIgnoreCase(h.name, header)) continue;
+    if (found) {
+      return Error(ErrorCode::kUnauthenticated, "the request carries more than one API key");
+    }
+    found = h.value;
+  }
+  return found;
+}
+
+bool LooksLikeApiKey(std::string_view token) {
+  return token.starts_with(ApiKeyPrefix(KeyEnvironment::kLive)) ||
+         token.starts_with(ApiKeyPrefix(KeyEnvironment::kTest));
+}
 
 http::Response KeyVerifyAnswer(const http::Request& req, const KeyAuthentication& auth) {
   if (auth.limited) {

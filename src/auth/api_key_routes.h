@@ -53,6 +53,15 @@ struct ApiKeyAdminRouteDeps {
 
 void AddApiKeyAdminRoutes(http::Router& router, ApiKeyAdminRouteDeps deps);
 
+// The key a request presents in `header`: nullopt when there is none. A header given
+// twice is a kUnauthenticated error: which copy a proxy and this service read could
+// differ, so neither is taken.
+Result<std::optional<std::string_view>> PresentedKey(const http::Request& req,
+                                                     std::string_view header);
+
+// Whether a bearer token looks like an API key sent in the wrong place.
+bool LooksLikeApiKey(std::string_view token);
+
 // The answer of forward auth for an authenticated key: 200 with X-Auth-User (the owner's
 // id), X-Auth-Owner-Type ("user" or "service_account"), X-Auth-Key-Id, X-Auth-Scopes
 // (space-separated) and X-Auth-Methods ("api_key"); or, when the key's limit refused, 429

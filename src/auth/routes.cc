@@ -111,6 +111,12 @@ Result<Principal> Authenticated(const Request& req, const Shared& shared,
   std::string token;
   bool via_cookie = false;
   if (auto bearer = BearerToken(req)) {
+    if (shared.options.api_keys != nullptr && LooksLikeApiKey(*bearer)) {
+      // Not a token: say where it goes instead of reporting a malformed JWT.
+      return Error(ErrorCode::kUnauthenticated, "API keys are sent in the " +
+                                                    shared.options.api_key_header +
+                                                    " header, not as a bearer token");
+    }
     token = std::string(*bearer);
   } else if (auto cookie = FindCookie(req, kSessionCookie)) {
     token = std::move(*cookie);
@@ -339,9 +345,9 @@ std::optional<Result<Response>> VerifyKey(Request& req, const Shared& shared,
 
 Result<Response> Verify(Request& req, const Shared& shared) {
   if (shared.options.api_keys != nullptr) {
-    if (auto presented = req.FindHeader(shared.options.api_key_header)) {
-      return *VerifyKey(req, shared, *presented, /*may_block=*/true);
-    }
+    auto presented = PresentedKey(req, shared.options.api_key_header);
+    if (!presented.ok()) return std::move(presented).error();
+    if (*presented) return *VerifyKey(req, shared, **presented, /*may_block=*/true);
   }
   RequestContext ctx = ContextOf(req, shared);
   auto principal = Authenticated(req, shared, ctx);
@@ -362,9 +368,9 @@ Result<Response> Verify(Request& req, const Shared& shared) {
 // key when the cache knows it.
 std::optional<Result<Response>> VerifyInline(Request& req, const Shared& shared) {
   if (shared.options.api_keys != nullptr) {
-    if (auto presented = req.FindHeader(shared.options.api_key_header)) {
-      return VerifyKey(req, shared, *presented, /*may_block=*/false);
-    }
+    auto presented = PresentedKey(req, shared.options.api_key_header);
+    if (!presented.ok()) return Result<Response>(std::move(presented).error());
+    if (*presented) return VerifyKey(req, shared, **presented, /*may_block=*/false);
   }
   return Verify(req, shared);
 }
