@@ -333,13 +333,15 @@ Status ApiKeyRepository::AddUsage(std::span<const UsageDelta> deltas) {
   });
 }
 
-Result<std::vector<ApiKeyRecord>> ApiKeyRepository::EndingBefore(std::int64_t now,
-                                                                 std::int64_t until,
-                                                                 std::size_t limit) {
+Result<std::vector<ApiKeyRecord>> ApiKeyRepository::DueForExpiryNotice(std::int64_t now,
+                                                                       std::int64_t until,
+                                                                       std::int64_t day,
+                                                                       std::size_t limit) {
   return QueryKeys(
       "WHERE revoked_at IS NULL AND rotated_to IS NULL AND expires_at > $1"
-      " AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3",
-      {now, until, static_cast<std::int64_t>(limit)});
+      " AND expires_at <= $2 AND (expiry_notice_day IS NULL OR expiry_notice_day < $3)"
+      " ORDER BY expires_at, id LIMIT $4",
+      {now, until, day, static_cast<std::int64_t>(limit)});
 }
 
 Result<bool> ApiKeyRepository::ClaimExpiryNotice(std::string_view id, std::int64_t day) {

@@ -155,10 +155,11 @@ class ApiKeyRepository {
   // newer than what is stored (instances flush in any order).
   Status AddUsage(std::span<const UsageDelta> deltas);
 
-  // Keys that are not revoked or rotated and expire in (now, until], soonest first, at most
-  // `limit` of them.
-  Result<std::vector<ApiKeyRecord>> EndingBefore(std::int64_t now, std::int64_t until,
-                                                 std::size_t limit);
+  // Keys that are not revoked or rotated, expire in (now, until] and were not reported on
+  // Unix day `day` yet, soonest first, at most `limit` of them (a later call takes the
+  // next ones, since reported keys drop out).
+  Result<std::vector<ApiKeyRecord>> DueForExpiryNotice(std::int64_t now, std::int64_t until,
+                                                       std::int64_t day, std::size_t limit);
   // Records that key `id` was reported on Unix day `day`; true for the one caller (of any
   // instance) that recorded it first that day.
   Result<bool> ClaimExpiryNotice(std::string_view id, std::int64_t day);

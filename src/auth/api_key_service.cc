@@ -30,6 +30,13 @@ constexpr std::size_t kMaxScopeBytes = 64;
 constexpr std::size_t kExpiryBatch = 1000;
 constexpr std::int64_t kSecondsPerDay = 24 * 3600;
 
+// The client-facing sentences of the refusals after the format check.
+constexpr std::string_view kUnknownKey = "The API key is not valid.";
+constexpr std::string_view kRevokedKey = "The API key has been revoked.";
+constexpr std::string_view kExpiredKey = "The API key has expired.";
+constexpr std::string_view kRotatedKey =
+    "The API key was replaced by rotation and its grace period has ended.";
+
 std::string NewKeyId() { return "key_" + crypto::RandomToken(12); }
 
 Status CheckText(std::string_view field, std::string_view text, std::size_t min, std::size_t max) {
@@ -222,23 +229,20 @@ std::optional<Result<KeyAuthentication>> ApiKeyService::AuthenticateImpl(std::st
     }
   }
   if (!key) {
-    return Result<KeyAuthentication>(Refuse(ctx, "unknown", "The API key is not valid.", ""));
+    return Result<KeyAuthentication>(Refuse(ctx, "unknown", std::string(kUnknownKey), ""));
   }
 
   // 4. The snapshot's own verdict.
   const std::int64_t now = Now();
   if (key->revoked) {
-    return Result<KeyAuthentication>(
-        Refuse(ctx, "revoked", "The API key has been revoked.", key->id));
+    return Result<KeyAuthentication>(Refuse(ctx, "revoked", std::string(kRevokedKey), key->id));
   }
   if (now >= key->EndsAt()) {
     // A grace cut short by the key's own expiry is an expiry.
     if (key->grace_until && *key->grace_until < key->expires_at) {
-      return Result<KeyAuthentication>(
-          Refuse(ctx, "rotated",
-                 "The API key was replaced by rotation and its grace period has ended.", key->id));
+      return Result<KeyAuthentication>(Refuse(ctx, "rotated", std::string(kRotatedKey), key->id));
     }
-    return Result<KeyAuthentication>(Refuse(ctx, "expired", "The API key has expired.", key->id));
+    return Result<KeyAuthentication>(Refuse(ctx, "expired", std::string(kExpiredKey), key->id));
   }
 
   // 5. Live changes from any instance. A failed check refuses (state.h: fail closed).
@@ -247,17 +251,14 @@ std::optional<Result<KeyAuthentication>> ApiKeyService::AuthenticateImpl(std::st
   if (*marker) {
     const std::string_view value = **marker;
     if (value == kMarkerRevoked) {
-      return Result<KeyAuthentication>(
-          Refuse(ctx, "revoked", "The API key has been revoked.", key->id));
+      return Result<KeyAuthentication>(Refuse(ctx, "revoked", std::string(kRevokedKey), key->id));
     }
     const std::optional<std::int64_t> ends = value.starts_with(kMarkerEnds)
                                                  ? ParseSeconds(value.substr(kMarkerEnds.size()))
                                                  : std::nullopt;
     if (!ends) return Result<KeyAuthentication>(Internal("malformed api key marker"));
     if (now >= *ends) {
-      return Result<KeyAuthentication>(
-          Refuse(ctx, "rotated",
-                 "The API key was replaced by rotation and its grace period has ended.", key->id));
+      return Result<KeyAuthentication>(Refuse(ctx, "rotated", std::string(kRotatedKey), key->id));
     }
   }
 
@@ -744,7 +745,8 @@ Result<std::size_t> ApiKeyService::NotifyExpiring() {
   if (settings_.expiry_warning.count() == 0) return std::size_t{0};
   const std::int64_t now = Now();
   const std::int64_t day = now / kSecondsPerDay;
-  auto ending = repository_.EndingBefore(now, now + settings_.expiry_warning.count(), kExpiryBatch);
+  auto ending = repository_.DueForExpiryNotice(now, now + settings_.expiry_warning.count(), day,
+                                               kExpiryBatch);
   if (!ending.ok()) return std::move(ending).error();
   std::size_t reported = 0;
   for (const ApiKeyRecord& key : *ending) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -194,15 +195,36 @@ TYPED_TEST(ApiKeyRepositoryTest, ExpiryNoticesAreClaimedOncePerDay) {
   far.expires_at = kT0 + 30 * 86400;
   this->MustInsert(far);
 
-  auto ending = this->repo_->EndingBefore(kT0, kT0 + 14 * 86400, 100);
+  const std::int64_t day = kT0 / 86400;
+  auto ending = this->repo_->DueForExpiryNotice(kT0, kT0 + 14 * 86400, day, 100);
   ASSERT_TRUE(ending.ok()) << ending.error().detail();
   ASSERT_EQ(ending->size(), 1u);
   EXPECT_EQ((*ending)[0].id, "key_soon");
 
-  const std::int64_t day = kT0 / 86400;
   EXPECT_TRUE(*this->repo_->ClaimExpiryNotice("key_soon", day));
   EXPECT_FALSE(*this->repo_->ClaimExpiryNotice("key_soon", day));
+  // Reported today: no longer due today, due again tomorrow.
+  EXPECT_TRUE(this->repo_->DueForExpiryNotice(kT0, kT0 + 14 * 86400, day, 100)->empty());
+  EXPECT_EQ(this->repo_->DueForExpiryNotice(kT0, kT0 + 14 * 86400, day + 1, 100)->size(), 1u);
   EXPECT_TRUE(*this->repo_->ClaimExpiryNotice("key_soon", day + 1));
+}
+
+TYPED_TEST(ApiKeyRepositoryTest, ExpiryNoticesWorkThroughMoreKeysThanOneBatch) {
+  for (int i = 0; i < 5; ++i) {
+    NewApiKey key = this->Sample("key_" + std::to_string(i), "h" + std::to_string(i));
+    key.expires_at = kT0 + 86400 + i;
+    this->MustInsert(key);
+  }
+  const std::int64_t day = kT0 / 86400;
+  std::set<std::string> reported;
+  for (int batch = 0; batch < 3; ++batch) {
+    auto due = this->repo_->DueForExpiryNotice(kT0, kT0 + 14 * 86400, day, 2);
+    ASSERT_TRUE(due.ok());
+    for (const ApiKeyRecord& key : *due) {
+      if (*this->repo_->ClaimExpiryNotice(key.id, day)) reported.insert(key.id);
+    }
+  }
+  EXPECT_EQ(reported.size(), 5u);
 }
 
 TYPED_TEST(ApiKeyRepositoryTest, RehashMovesAKeyToAnotherVersion) {
