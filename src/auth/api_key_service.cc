@@ -60,6 +60,21 @@ bool IsScopeChar(unsigned char ch) {
 Error NoSuchKey() { return NotFound("no API key with this id"); }
 Error NoSuchServiceAccount() { return NotFound("no service account with this id"); }
 
+// "a, b,c" -> {"a", "b", "c"}; surrounding spaces and empty items dropped.
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
 std::optional<std::int64_t> ParseSeconds(std::string_view text) {
   std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -70,6 +85,27 @@ std::optional<std::int64_t> ParseSeconds(std::string_view text) {
 }  // namespace
 
 std::string ApiKeyMarkerKey(std::string_view key_id) { return "akr:" + std::string(key_id); }
+
+ApiKeySettings ApiKeySettingsFromConfig(const core::Config& config) {
+  const core::ApiKeysConfig& c = config.api_keys;
+  ApiKeySettings settings;
+  settings.environment =
+      ParseKeyEnvironment(c.environment)
+          .value_or(config.profile == core::Profile::kProduction ? KeyEnvironment::kLive
+                                                                 : KeyEnvironment::kTest);
+  settings.default_lifetime = std::chrono::seconds(kSecondsPerDay * c.default_lifetime_days);
+  settings.max_lifetime = std::chrono::seconds(kSecondsPerDay * c.max_lifetime_days);
+  settings.rotation_grace = c.rotation_grace;
+  settings.expiry_warning = std::chrono::seconds(kSecondsPerDay * c.expiry_warning_days);
+  settings.usage_event_interval = c.usage_event_interval;
+  settings.cache_entries = c.cache_entries;
+  settings.cache_ttl = c.cache_ttl;
+  settings.scopes = SplitList(c.scopes);
+  settings.admin_only_scopes = SplitList(c.admin_only_scopes);
+  settings.max_keys_per_owner = c.max_keys_per_owner;
+  settings.max_service_accounts_per_user = c.max_service_accounts_per_user;
+  return settings;
+}
 
 // ---- hashing -------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@
 #include "auth/api_key_usage.h"
 #include "auth/auth_service.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/secret.h"
 #include "core/status.h"
 #include "crypto/hmac.h"
@@ -108,6 +109,11 @@ struct ApiKeySettings {
   // and outage policy.
   protect::RateLimitClass rate_class{"api_key", 1000, std::chrono::minutes(1)};
 };
+
+// The settings `[api_keys]` asks for, the environment resolved by profile (production
+// issues live keys, every other profile test keys, unless api_keys.environment says).
+// The rate class is left at its default: the caller takes it from the limiter's classes.
+ApiKeySettings ApiKeySettingsFromConfig(const core::Config& config);
 
 // Who asks for a change, and from where (for events).
 struct KeyActor {

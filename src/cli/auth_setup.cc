@@ -81,36 +81,12 @@ class Components final : public AuthComponents {
   const Clock& clock_;
 };
 
-std::vector<std::string> ScopeList(std::string_view text) {
-  std::vector<std::string> scopes;
-  for (std::string& scope : SplitList(text)) scopes.push_back(std::move(scope));
-  return scopes;
-}
-
 // The API key service from configuration, or null when keys are off.
 Result<std::unique_ptr<auth::ApiKeyService>> MakeApiKeys(
     const core::Config& config, auth::ApiKeyRepository& repository, const crypto::KeyRing& keys,
     state::StateStore& state, audit::EventSink& events, const Clock& clock, ProtectParts& protect) {
-  const core::ApiKeysConfig& c = config.api_keys;
-  if (!c.enabled) return std::unique_ptr<auth::ApiKeyService>();
-  auth::ApiKeySettings settings;
-  // Production issues and accepts live keys, everything else test keys, unless told.
-  settings.environment =
-      auth::ParseKeyEnvironment(c.environment)
-          .value_or(config.profile == core::Profile::kProduction ? auth::KeyEnvironment::kLive
-                                                                 : auth::KeyEnvironment::kTest);
-  constexpr std::int64_t kDay = 24 * 3600;
-  settings.default_lifetime = std::chrono::seconds(kDay * c.default_lifetime_days);
-  settings.max_lifetime = std::chrono::seconds(kDay * c.max_lifetime_days);
-  settings.rotation_grace = c.rotation_grace;
-  settings.expiry_warning = std::chrono::seconds(kDay * c.expiry_warning_days);
-  settings.usage_event_interval = c.usage_event_interval;
-  settings.cache_entries = c.cache_entries;
-  settings.cache_ttl = c.cache_ttl;
-  settings.scopes = ScopeList(c.scopes);
-  settings.admin_only_scopes = ScopeList(c.admin_only_scopes);
-  settings.max_keys_per_owner = c.max_keys_per_owner;
-  settings.max_service_accounts_per_user = c.max_service_accounts_per_user;
+  if (!config.api_keys.enabled) return std::unique_ptr<auth::ApiKeyService>();
+  auth::ApiKeySettings settings = auth::ApiKeySettingsFromConfig(config);
   protect::RateLimiter* limiter = protect.limiter();
   if (const protect::RateLimitClass* cls = protect::FindClass(protect.classes(), "api_key")) {
     settings.rate_class = *cls;

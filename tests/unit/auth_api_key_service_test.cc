@@ -871,6 +871,34 @@ TEST_F(ApiKeyServiceTest, NoEventCarriesKeyMaterial) {
   }
 }
 
+// ---- settings from configuration -----------------------------------------------------------
+
+TEST(ApiKeySettingsFromConfig, TheProfileChoosesTheEnvironment) {
+  EXPECT_EQ(ApiKeySettingsFromConfig(core::DefaultConfig(core::Profile::kProduction)).environment,
+            KeyEnvironment::kLive);
+  EXPECT_EQ(ApiKeySettingsFromConfig(core::DefaultConfig(core::Profile::kStaging)).environment,
+            KeyEnvironment::kTest);
+  core::Config development = core::DefaultConfig(core::Profile::kDevelopment);
+  EXPECT_EQ(ApiKeySettingsFromConfig(development).environment, KeyEnvironment::kTest);
+  development.api_keys.environment = "live";
+  EXPECT_EQ(ApiKeySettingsFromConfig(development).environment, KeyEnvironment::kLive);
+}
+
+TEST(ApiKeySettingsFromConfig, CarriesLifetimesAndScopes) {
+  core::Config config = core::DefaultConfig(core::Profile::kDevelopment);
+  config.api_keys.default_lifetime_days = 30;
+  config.api_keys.scopes = "billing:read, billing:write,ops:admin";
+  config.api_keys.admin_only_scopes = " ops:admin ";
+  const ApiKeySettings settings = ApiKeySettingsFromConfig(config);
+  EXPECT_EQ(settings.default_lifetime, kDay * 30);
+  EXPECT_EQ(settings.max_lifetime, kDay * 365);
+  EXPECT_EQ(settings.rotation_grace, kDay * 7);
+  EXPECT_EQ(settings.expiry_warning, kDay * 14);
+  EXPECT_EQ(settings.scopes,
+            (std::vector<std::string>{"billing:read", "billing:write", "ops:admin"}));
+  EXPECT_EQ(settings.admin_only_scopes, (std::vector<std::string>{"ops:admin"}));
+}
+
 // ---- master key rotation -------------------------------------------------------------------
 
 TEST_F(ApiKeyServiceTest, KeysSurviveAMasterKeyRotationAndAreRehashed) {
