@@ -206,6 +206,7 @@ int RunServe(const char* config_path) {
     }
     AddHealthRoutes(admin_router, [&store]() -> Status { return store->Ping(); });
     (*protect_parts)->AddAdminRoutes(admin_router, config.admin.token.value);
+    (*auth_parts)->AddAdminRoutes(admin_router, config.admin.token.value);
     if (Status s = admin_router.status(); !s.ok()) {
       ReportStartupError("admin routes", s.error());
       return kExitFailure;
