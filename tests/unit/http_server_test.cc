@@ -798,6 +798,43 @@ TEST(ServerWireTest, SerializeRejectsHeaderInjection) {
   EXPECT_FALSE(SerializeResponse(bad_name, {}).ok());
 }
 
+// The word-at-a-time check must give exactly the byte-wise verdict: one byte of every value
+// in every position of values up to three words long, around a valid filler.
+TEST(ServerWireTest, HeaderValueCheckMatchesTheByteRule) {
+  const auto allowed = [](unsigned char c) { return !((c < 0x20 && c != '\t') || c == 0x7f); };
+  for (std::size_t length = 1; length <= 24; ++length) {
+    for (std::size_t position = 0; position < length; ++position) {
+      for (int byte = 0; byte < 256; ++byte) {
+        for (char filler : {'a', '\t', '\x80', '\xff'}) {
+          std::string value(length, filler);
+          value[position] = static_cast<char>(byte);
+          ASSERT_EQ(IsValidHeaderValue(value), allowed(static_cast<unsigned char>(byte)))
+              << "length " << length << " position " << position << " byte " << byte << " filler "
+              << static_cast<int>(static_cast<unsigned char>(filler));
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(IsValidHeaderValue(""));
+  EXPECT_TRUE(IsValidHeaderValue("Bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl\t~ \x80"));
+  EXPECT_FALSE(IsValidHeaderValue(std::string(1000, 'x') + '\0'));
+}
+
+TEST(ServerWireTest, HeaderNameIsAToken) {
+  const std::string_view specials = "!#$%&'*+-.^_`|~";
+  for (int byte = 0; byte < 256; ++byte) {
+    const char c = static_cast<char>(byte);
+    const bool token = std::isalnum(byte) != 0 && byte < 0x80;
+    const bool expected = token || specials.find(c) != std::string_view::npos;
+    EXPECT_EQ(IsValidHeaderName(std::string(1, c)), expected) << "byte " << byte;
+    EXPECT_EQ(IsValidHeaderName("X-" + std::string(1, c) + "-Y"), expected) << "byte " << byte;
+    // Up to 16 bytes are checked as a block first; longer names byte by byte.
+    EXPECT_EQ(IsValidHeaderName("X-Sixteen-Bytes" + std::string(1, c)), expected) << byte;
+    EXPECT_EQ(IsValidHeaderName("X-Longer-Than-Sixteen-" + std::string(1, c)), expected) << byte;
+  }
+  EXPECT_FALSE(IsValidHeaderName(""));
+}
+
 TEST(ServerWireTest, SerializeOwnsFramingHeaders) {
   Response response = Response::Text(200, "abc");
   response.AddHeader("Content-Length", "999");
@@ -861,6 +898,14 @@ TEST(ServerWireTest, OriginTargetParsing) {
   EXPECT_FALSE(ParseOriginTarget("/a%0d%0ab"));
   EXPECT_FALSE(ParseOriginTarget("/a%2"));
   EXPECT_FALSE(ParseOriginTarget("/a#frag"));
+  // A path without escapes is taken as it is; control bytes and spaces are still refused.
+  auto plain = ParseOriginTarget("/v1/auth/verify?rd=%2F");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->path, "/v1/auth/verify");
+  EXPECT_EQ(plain->query, "rd=%2F");
+  EXPECT_FALSE(ParseOriginTarget(std::string_view("/a\0b", 4)));
+  EXPECT_FALSE(ParseOriginTarget("/a\x7f"));
+  EXPECT_FALSE(ParseOriginTarget("/a b"));
 }
 
 }  // namespace
