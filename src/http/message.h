@@ -5,6 +5,7 @@
 // Beast's compile cost.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,8 +62,13 @@ struct Response {
   static Response Json(int status, std::string body);
   static Response Text(int status, std::string body);
   void AddHeader(std::string name, std::string value) {
-    headers.push_back({std::move(name), std::move(value)});
+    // Room for a typical answer's extra headers at once (request id, rate-limit pair,
+    // cache directives, a few of the handler's own), instead of growing 1, 2, 4, 8.
+    if (headers.capacity() == 0) headers.reserve(kTypicalHeaderCount);
+    headers.emplace_back(std::move(name), std::move(value));
   }
+
+  static constexpr std::size_t kTypicalHeaderCount = 8;
 };
 
 }  // namespace gatehouse::http

@@ -63,12 +63,19 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
                                              : std::string_view(route_options.rate_class);
   }
   // The match is moved into the callback only when the gate answers later; a gate that
-  // decides here never calls this.
+  // decides here never calls this. The factory captures one pointer, so that std::function
+  // keeps it inline instead of allocating on every request.
+  struct Pending {
+    const Pipeline* self;
+    Request& req;
+    RouteMatch& match;
+    const std::function<Done()>& make_done;
+  } pending{this, req, match, make_done};
   std::optional<Admission> admitted =
-      options_.gate->Admit(req, rate_class, [&]() -> Gate::Done {
-        return [this, &req, match = std::move(match), done = make_done()](
-                   Admission admission) mutable {
-          ContinueLater(req, std::move(match), std::move(admission), std::move(done));
+      options_.gate->Admit(req, rate_class, [&pending]() -> Gate::Done {
+        return [self = pending.self, &req = pending.req, match = std::move(pending.match),
+                done = pending.make_done()](Admission admission) mutable {
+          self->ContinueLater(req, std::move(match), std::move(admission), std::move(done));
         };
       });
   if (!admitted) return std::nullopt;
