@@ -35,17 +35,28 @@ std::optional<unsigned> ParseDecimal(std::string_view text, std::size_t max_digi
   return value;
 }
 
+// One pass over the text: this runs for the peer of every request.
 std::optional<std::uint32_t> ParseIpv4(std::string_view text) {
   std::uint32_t value = 0;
-  for (int i = 0; i < 4; ++i) {
-    const std::size_t dot = text.find('.');
-    if ((i < 3) != (dot != std::string_view::npos)) return std::nullopt;
-    // Leading zeros are refused by ParseDecimal: see ParseIp in the header for why.
-    const auto octet = ParseDecimal(text.substr(0, dot), 3, 255);
-    if (!octet) return std::nullopt;
-    value = value << 8 | *octet;
-    text = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  std::size_t i = 0;
+  for (int octet_index = 0; octet_index < 4; ++octet_index) {
+    if (octet_index > 0) {
+      if (i == text.size() || text[i] != '.') return std::nullopt;
+      ++i;
+    }
+    // 1..3 digits, at most 255; a leading zero only as "0" itself (see ParseIp in the header
+    // for why leading zeros are refused).
+    const std::size_t start = i;
+    unsigned octet = 0;
+    while (i < text.size() && IsDigit(text[i]) && i - start < 3) {
+      octet = octet * 10 + static_cast<unsigned>(text[i] - '0');
+      ++i;
+    }
+    const std::size_t digits = i - start;
+    if (digits == 0 || octet > 255 || (digits > 1 && text[start] == '0')) return std::nullopt;
+    value = value << 8 | octet;
   }
+  if (i != text.size()) return std::nullopt;
   return value;
 }
 
@@ -316,6 +327,11 @@ std::size_t ElementStart(std::string_view line, std::size_t end, bool quoted_str
   return i;
 }
 
+// The answer naming `address` as the client.
+ClientIp Answer(const IpAddress& address, ClientIpSource source) {
+  return {ToString(address), source, address};
+}
+
 }  // namespace
 
 IpAddress IpAddress::V4(std::uint32_t host_order) { return {Family::kV4, 0, host_order}; }
@@ -351,9 +367,18 @@ std::optional<IpAddress> ParseIp(std::string_view text) {
 
 std::string ToString(const IpAddress& address) {
   if (address.is_v4()) {
+    // Written into one buffer: the text of every request's client address comes from here.
+    char text[16];
+    char* out = text;
     const std::uint32_t v = address.v4();
-    return std::to_string(v >> 24) + '.' + std::to_string(v >> 16 & 0xff) + '.' +
-           std::to_string(v >> 8 & 0xff) + '.' + std::to_string(v & 0xff);
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      const unsigned octet = v >> shift & 0xff;
+      if (octet >= 100) *out++ = static_cast<char>('0' + octet / 100);
+      if (octet >= 10) *out++ = static_cast<char>('0' + octet / 10 % 10);
+      *out++ = static_cast<char>('0' + octet % 10);
+      if (shift > 0) *out++ = '.';
+    }
+    return std::string(text, out);
   }
 
   std::array<unsigned, 8> groups;
@@ -517,11 +542,11 @@ bool CidrSet::Contains(const IpAddress& address) const {
 ClientIp ResolveClient(std::string_view peer, const http::Request& request, const CidrSet& trusted,
                        ForwardedHeader header) {
   const auto peer_address = ParseIp(peer);
-  if (!peer_address) return {std::string(peer), ClientIpSource::kPeerUnparsable};
+  if (!peer_address) return {std::string(peer), ClientIpSource::kPeerUnparsable, std::nullopt};
 
   // An untrusted peer is the client whatever its headers claim: anyone can send them.
   if (!trusted.Contains(*peer_address)) {
-    return {ToString(*peer_address), ClientIpSource::kPeerUntrusted};
+    return Answer(*peer_address, ClientIpSource::kPeerUntrusted);
   }
 
   const bool forwarded = header == ForwardedHeader::kForwarded;
@@ -538,19 +563,19 @@ ClientIp ResolveClient(std::string_view peer, const http::Request& request, cons
     std::size_t end = line.size();
     while (true) {
       if (examined == kMaxForwardedHops) {
-        return {ToString(last_good), ClientIpSource::kHopLimit};
+        return Answer(last_good, ClientIpSource::kHopLimit);
       }
       ++examined;
 
       const std::size_t start = ElementStart(line, end, forwarded);
       if (start == std::string_view::npos) {
-        return {ToString(last_good), ClientIpSource::kMalformedHop};
+        return Answer(last_good, ClientIpSource::kMalformedHop);
       }
       const std::string_view element = TrimOws(line.substr(start, end - start));
       if (!element.empty()) {
         const auto hop = forwarded ? ParseForwardedElement(element) : ParseXffElement(element);
-        if (!hop) return {ToString(last_good), ClientIpSource::kMalformedHop};
-        if (!trusted.Contains(*hop)) return {ToString(*hop), ClientIpSource::kUntrustedHop};
+        if (!hop) return Answer(last_good, ClientIpSource::kMalformedHop);
+        if (!trusted.Contains(*hop)) return Answer(*hop, ClientIpSource::kUntrustedHop);
         last_good = *hop;
         moved = true;
       }
@@ -560,7 +585,7 @@ ClientIp ResolveClient(std::string_view peer, const http::Request& request, cons
     }
   }
 
-  return {ToString(last_good), moved ? ClientIpSource::kAllTrusted : ClientIpSource::kNoForwarding};
+  return Answer(last_good, moved ? ClientIpSource::kAllTrusted : ClientIpSource::kNoForwarding);
 }
 
 std::string ResolveClientIp(std::string_view peer, const http::Request& request,

@@ -166,6 +166,9 @@ enum class ClientIpSource : std::uint8_t {
 struct ClientIp {
   std::string ip;  // Canonical text (see ToString), or the raw peer for kPeerUnparsable.
   ClientIpSource source;
+  // The address `ip` names, so that callers need not parse the text again; nullopt exactly
+  // for kPeerUnparsable. ParseIp(ip) == address always holds.
+  std::optional<IpAddress> address;
 };
 
 // Resolves the client address of `request` that arrived from `peer` (the socket's remote

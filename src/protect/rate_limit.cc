@@ -1,6 +1,7 @@
 #include "protect/rate_limit.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace gatehouse::protect {
 namespace {
@@ -79,7 +80,21 @@ std::string RateLimitPolicyItem(const RateLimitClass& cls) {
 std::string RateLimitItem(const RateLimitClass& cls, const Decision& decision) {
   const auto t =
       decision.allowed ? CeilSeconds(decision.reset) : RetryAfterSeconds(decision.retry_after);
-  return "\"" + cls.name + "\";r=" + std::to_string(decision.remaining) + ";t=" + std::to_string(t);
+  // Built in one buffer: every admitted request carries this item.
+  char remaining[16];
+  char seconds[24];
+  const char* remaining_end =
+      std::to_chars(remaining, remaining + sizeof(remaining), decision.remaining).ptr;
+  const char* seconds_end = std::to_chars(seconds, seconds + sizeof(seconds), t).ptr;
+  std::string item;
+  item.reserve(cls.name.size() + 6 + (remaining_end - remaining) + (seconds_end - seconds));
+  item.push_back('"');
+  item.append(cls.name);
+  item.append("\";r=");
+  item.append(remaining, static_cast<std::size_t>(remaining_end - remaining));
+  item.append(";t=");
+  item.append(seconds, static_cast<std::size_t>(seconds_end - seconds));
+  return item;
 }
 
 std::uint64_t RetryAfterSeconds(std::chrono::milliseconds retry_after) {

@@ -65,10 +65,13 @@ http::Admission RequestGate::FromDecision(const http::Request& req, const RateLi
 std::optional<http::Admission> RequestGate::Admit(
     http::Request& req, std::string_view rate_class,
     const std::function<Done()>& make_done) const {
-  // 1. The client: req.client_ip holds the peer until now.
-  req.client_ip = ResolveClientIp(req.client_ip, req, options_.trusted_proxies,
-                                  options_.forwarded_header);
-  const std::optional<IpAddress> address = ParseIp(req.client_ip);
+  // 1. The client: req.client_ip holds the peer until now. The walk hands back the parsed
+  // address too, so it is not parsed a second time, and the text is only replaced when it
+  // changes (the usual untrusted peer is already in canonical form).
+  ClientIp client =
+      ResolveClient(req.client_ip, req, options_.trusted_proxies, options_.forwarded_header);
+  if (client.ip != req.client_ip) req.client_ip = std::move(client.ip);
+  const std::optional<IpAddress>& address = client.address;
 
   // 2. Manual lists.
   bool listed_allow = false;

@@ -294,6 +294,30 @@ TEST(CidrSet, OneBadEntryFailsTheSet) {
   EXPECT_NE(set.error().detail().find("10.0.0.1/8"), std::string::npos);
 }
 
+TEST(ParseIp, Ipv4OctetBoundaries) {
+  EXPECT_EQ(Canonical("0.0.0.0"), "0.0.0.0");
+  EXPECT_EQ(Canonical("9.10.99.100"), "9.10.99.100");
+  EXPECT_EQ(Canonical("255.255.255.255"), "255.255.255.255");
+  for (const std::string& text :
+       {"256.0.0.0"s, "0.0.0.256"s, "0.0.0.999"s, "00.0.0.0"s, "0.0.0.00"s, "0.0.0.0000"s,
+        "1.2.3.4a"s, "a1.2.3.4"s, "1.2.3.4\0"s, "1.2\0.3.4"s, "1.2.3.4.\xff"s, "1.2.3.\xb9"s}) {
+    SCOPED_TRACE(text);
+    EXPECT_FALSE(ParseIp(text).has_value());
+  }
+}
+
+TEST(ParseIp, Ipv4TextRoundTrips) {
+  // Every octet value in every position, written the way ToString writes it.
+  for (std::uint32_t octet = 0; octet < 256; ++octet) {
+    for (int shift = 0; shift < 32; shift += 8) {
+      const IpAddress address = IpAddress::V4(octet << shift | 0x01010101u);
+      const std::string text = ToString(address);
+      SCOPED_TRACE(text);
+      EXPECT_EQ(ParseIp(text), address);
+    }
+  }
+}
+
 // ---- ResolveClient: X-Forwarded-For ---------------------------------------------------------
 
 struct Case {
@@ -311,6 +335,9 @@ void RunTable(const std::vector<Case>& cases, const CidrSet& trusted, ForwardedH
     EXPECT_EQ(got.ip, c.expected_ip);
     EXPECT_EQ(got.source, c.expected_source);
     EXPECT_EQ(ResolveClientIp(c.peer, WithHeaders(c.headers), trusted, header), c.expected_ip);
+    // The parsed address travels with the text, so the gate need not parse it again.
+    EXPECT_EQ(got.address, ParseIp(got.ip));
+    EXPECT_EQ(got.address.has_value(), c.expected_source != ClientIpSource::kPeerUnparsable);
   }
 }
 
