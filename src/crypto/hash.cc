@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <memory>
+
 #include "crypto/bytes.h"
 #include "crypto/fatal.h"
 
@@ -16,14 +18,30 @@ const EVP_MD* Sha256Algorithm() {
   return md;
 }
 
+struct DigestContextFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// One digest context per thread, reset for every hash: EVP_Digest creates and frees a
+// context (and the provider's state in it) per call, which cost more than hashing a short
+// input does; device fingerprints are hashed on every verified request. Between calls the
+// context holds nothing but the last finished digest, which its caller has anyway (the
+// final step wipes the buffered input).
+EVP_MD_CTX* ThreadDigestContext() {
+  thread_local const std::unique_ptr<EVP_MD_CTX, DigestContextFree> ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr) FatalCryptoFailure("SHA256 context");
+  return ctx.get();
+}
+
 }  // namespace
 
 Sha256Digest Sha256(std::span<const std::uint8_t> data) {
   Sha256Digest digest;
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, Sha256Algorithm(), nullptr) !=
-          1 ||
-      length != digest.size()) {
+  EVP_MD_CTX* ctx = ThreadDigestContext();
+  if (EVP_DigestInit_ex2(ctx, Sha256Algorithm(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, digest.data(), &length) != 1 || length != digest.size()) {
     FatalCryptoFailure("SHA256");
   }
   return digest;
