@@ -2,12 +2,39 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace gatehouse::auth {
 namespace {
 
-std::string SessionKey(std::string_view id) { return "ses:" + std::string(id); }
-std::string DenyKey(std::string_view jti) { return "deny:" + std::string(jti); }
+constexpr std::string_view kSessionPrefix = "ses:";
+constexpr std::string_view kDenyPrefix = "deny:";
+
+// A state key, "<prefix><id>", built on the stack for ids of ordinary length: the deny-list
+// and session lookups of every verified request need one each.
+class StateKey {
+ public:
+  StateKey(std::string_view prefix, std::string_view id) {
+    if (prefix.size() + id.size() <= sizeof(inline_)) {
+      std::memcpy(inline_, prefix.data(), prefix.size());
+      std::memcpy(inline_ + prefix.size(), id.data(), id.size());
+      view_ = std::string_view(inline_, prefix.size() + id.size());
+    } else {
+      heap_.reserve(prefix.size() + id.size());
+      heap_.append(prefix).append(id);
+      view_ = heap_;
+    }
+  }
+  StateKey(const StateKey&) = delete;
+  StateKey& operator=(const StateKey&) = delete;
+
+  std::string_view view() const { return view_; }
+
+ private:
+  char inline_[96];
+  std::string heap_;
+  std::string_view view_;
+};
 
 std::string Encode(const LiveSession& s) {
   return s.account_id + "|" + std::to_string(s.absolute_expires_at) + "|" + s.fingerprint + "|" +
@@ -56,11 +83,11 @@ Status LiveSessions::Start(std::string_view session_id, const LiveSession& sessi
   copy.last_seen = Now();
   const auto ttl = TtlFor(copy);
   if (ttl.count() <= 0) return InvalidArgument("session already expired");
-  return state_.Set(SessionKey(session_id), Encode(copy), ttl);
+  return state_.Set(StateKey(kSessionPrefix, session_id).view(), Encode(copy), ttl);
 }
 
 Result<std::optional<LiveSession>> LiveSessions::Find(std::string_view session_id) {
-  auto value = state_.Get(SessionKey(session_id));
+  auto value = state_.Get(StateKey(kSessionPrefix, session_id).view());
   if (!value.ok()) return std::move(value).error();
   if (!*value) return std::optional<LiveSession>();
   std::optional<LiveSession> session = Decode(**value);
@@ -80,11 +107,11 @@ Status LiveSessions::Touch(std::string_view session_id, LiveSession& session) {
   session.last_seen = now;
   const auto ttl = TtlFor(session);
   if (ttl.count() <= 0) return End(session_id);
-  return state_.Set(SessionKey(session_id), Encode(session), ttl);
+  return state_.Set(StateKey(kSessionPrefix, session_id).view(), Encode(session), ttl);
 }
 
 Status LiveSessions::End(std::string_view session_id) {
-  auto deleted = state_.Delete(SessionKey(session_id));
+  auto deleted = state_.Delete(StateKey(kSessionPrefix, session_id).view());
   if (!deleted.ok()) return std::move(deleted).error();
   return Ok();
 }
@@ -93,11 +120,11 @@ Status LiveSessions::Deny(std::string_view jti, std::int64_t expires_at) {
   // Kept one extra minute so verification leeway cannot outlast the entry.
   const std::int64_t seconds = expires_at - Now() + 60;
   if (seconds <= 0) return Ok();
-  return state_.Set(DenyKey(jti), "1", std::chrono::seconds(seconds));
+  return state_.Set(StateKey(kDenyPrefix, jti).view(), "1", std::chrono::seconds(seconds));
 }
 
 Result<bool> LiveSessions::IsDenied(std::string_view jti) {
-  return state_.Exists(DenyKey(jti));
+  return state_.Exists(StateKey(kDenyPrefix, jti).view());
 }
 
 }  // namespace gatehouse::auth

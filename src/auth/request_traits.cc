@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <chrono>
 
 #include "crypto/encoding.h"
@@ -89,24 +90,35 @@ std::string ClearRefreshCookie() {
 }
 
 std::string DeviceFingerprint(const http::Request& request, std::string_view traits) {
+  // Built with appends into one buffer: this runs on every verified request.
   std::string material;
+  material.reserve(256);
+  std::string prefix;  // Only for ip_prefix, which is computed.
   std::string_view rest = traits;
   while (!rest.empty()) {
     const std::size_t comma = rest.find(',');
     const std::string_view trait = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    std::string value;
+    std::string_view value;
     if (trait == "user_agent") {
-      value = std::string(request.FindHeader("User-Agent").value_or(""));
+      value = request.FindHeader("User-Agent").value_or("");
     } else if (trait == "accept_language") {
-      value = std::string(request.FindHeader("Accept-Language").value_or(""));
+      value = request.FindHeader("Accept-Language").value_or("");
     } else if (trait == "client_ip") {
       value = request.client_ip;
     } else if (trait == "ip_prefix") {
-      value = IpPrefix(request.client_ip);
+      prefix = IpPrefix(request.client_ip);
+      value = prefix;
     }
     // Length-prefixed, so no two trait lists can produce the same material.
-    material += std::string(trait) + ":" + std::to_string(value.size()) + ":" + value + ";";
+    char length[24];
+    const char* length_end = std::to_chars(length, length + sizeof(length), value.size()).ptr;
+    material.append(trait);
+    material.push_back(':');
+    material.append(length, static_cast<std::size_t>(length_end - length));
+    material.push_back(':');
+    material.append(value);
+    material.push_back(';');
   }
   return crypto::HexEncode(crypto::Sha256(material));
 }

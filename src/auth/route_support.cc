@@ -88,7 +88,9 @@ Status CheckPhone(std::string_view phone) {
 
 Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
                                 const RequestContext& ctx) {
-  std::string token;
+  // A bearer token is used where it lies in the request; only a cookie's is copied out.
+  std::string_view token;
+  std::optional<std::string> cookie;
   bool via_cookie = false;
   if (auto bearer = BearerToken(req)) {
     if (shared.options.api_keys != nullptr && LooksLikeApiKey(*bearer)) {
@@ -97,12 +99,11 @@ Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
                                                     shared.options.api_key_header +
                                                     " header, not as a bearer token");
     }
-    token = std::string(*bearer);
-  } else if (auto cookie = FindCookie(req, kSessionCookie)) {
-    token = std::move(*cookie);
+    token = *bearer;
+  } else if ((cookie = FindCookie(req, kSessionCookie))) {
+    token = *cookie;
     via_cookie = true;
-  } else if (shared.options.api_keys != nullptr &&
-             req.FindHeader(shared.options.api_key_header)) {
+  } else if (shared.options.api_keys != nullptr && req.FindHeader(shared.options.api_key_header)) {
     // Keys act for services; managing accounts, sessions and keys needs a person.
     return Error(ErrorCode::kUnauthenticated,
                  "this endpoint needs a signed-in user; API keys are accepted by "

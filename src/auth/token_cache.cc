@@ -15,9 +15,17 @@ VerifiedTokenCache::VerifiedTokenCache(std::size_t capacity)
 }
 
 VerifiedTokenCache::Digest VerifiedTokenCache::Hash(std::string_view token) const {
+  // Only the tail is hashed: in a JWS it is the signature, which already differs between
+  // any two tokens this cache can hold (every entry was verified), so the full-length hash
+  // bought nothing but cost a quarter of a verification hit. Correctness never rests on the
+  // hash: a hit is confirmed by comparing the whole token. A client that sends forgeries
+  // sharing a real token's tail only lands on that token's entry, fails the comparison and
+  // is verified (and refused) as usual; lookups never insert, so it cannot grow a chain.
+  const std::string_view tail =
+      token.size() > kHashedTailBytes ? token.substr(token.size() - kHashedTailBytes) : token;
   unsigned char out[crypto_shorthash_siphashx24_BYTES];
-  crypto_shorthash_siphashx24(out, reinterpret_cast<const unsigned char*>(token.data()),
-                              token.size(), key_.data());
+  crypto_shorthash_siphashx24(out, reinterpret_cast<const unsigned char*>(tail.data()), tail.size(),
+                              key_.data());
   Digest d;
   std::memcpy(&d.hi, out, 8);
   std::memcpy(&d.lo, out + 8, 8);

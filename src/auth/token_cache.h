@@ -13,8 +13,9 @@
 // effect at once whether or not the token is cached. The key set of a TokenService never
 // changes after construction, so a cached signature cannot outlive its key.
 //
-// Keyed by a 128-bit SipHash under a random per-process key (a hash an attacker cannot
-// aim collisions at); a hit is confirmed by comparing the whole token in constant time.
+// Keyed by a 128-bit SipHash of the token's tail, its signature, under a random per-process
+// key (a hash an attacker cannot aim collisions at); a hit is confirmed by comparing the
+// whole token in constant time.
 // Bounded: `capacity` entries over 16 shards; a full shard is emptied and refilled, which
 // is cheap, rare, and never wrong (a miss only costs a verification).
 //
@@ -62,6 +63,9 @@ class VerifiedTokenCache {
   std::size_t size() const;
 
   static constexpr std::size_t kMaxTokenBytes = 8192;
+  // How much of the token's end is hashed to find its entry (see Hash in token_cache.cc):
+  // more than an EdDSA signature segment (86 characters) and its dot.
+  static constexpr std::size_t kHashedTailBytes = 96;
 
  private:
   struct Entry {

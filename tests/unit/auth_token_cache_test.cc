@@ -33,6 +33,19 @@ TEST(VerifiedTokenCache, FindsOnlyTheExactTokenInsideItsWindow) {
   EXPECT_EQ(cache.Find("token-a ", 150), nullptr);
 }
 
+// Entries are found by a hash of the token's tail, so tokens that end alike must still be
+// told apart by the comparison of the whole token.
+TEST(VerifiedTokenCache, ATokenEndingLikeACachedOneIsNotFound) {
+  VerifiedTokenCache cache(64);
+  const std::string tail(VerifiedTokenCache::kHashedTailBytes, 's');
+  cache.Insert("header.payload-a." + tail, Claims("acc_a", 0, 1000));
+  EXPECT_EQ(cache.Find("header.payload-b." + tail, 10), nullptr);
+  EXPECT_EQ(cache.Find(tail, 10), nullptr);
+  EXPECT_EQ(cache.Find("x" + tail, 10), nullptr);
+  ASSERT_NE(cache.Find("header.payload-a." + tail, 10), nullptr);
+  EXPECT_EQ(cache.Find("header.payload-a." + tail, 10)->sub, "acc_a");
+}
+
 TEST(VerifiedTokenCache, StaysWithinItsCapacity) {
   VerifiedTokenCache cache(32);
   for (int i = 0; i < 10'000; ++i) {
@@ -59,6 +72,27 @@ TokenService Service(const Clock& clock, std::size_t cache_entries) {
   settings.leeway = std::chrono::seconds(30);
   settings.cache_entries = cache_entries;
   return TokenService(std::move(*keys), settings, clock);
+}
+
+// A forgery that keeps a cached token's signature segment but changes its claims lands on
+// that token's cache entry; it must still be verified, and refused.
+TEST(VerifiedTokenCache, ForgeryWithACachedSignatureIsRefused) {
+  ManualClock clock;
+  TokenService tokens = Service(clock, 64);
+  auto issued = tokens.IssueAccess("acc_1", "ses_1", {"pwd"});
+  ASSERT_TRUE(issued.ok());
+  ASSERT_TRUE(tokens.VerifyAccessCached(issued->token).ok());
+
+  // One character of the payload's start changed: the tail, and so the entry, is the same.
+  const std::string& real = issued->token;
+  std::string forged = real;
+  const std::size_t payload = real.find('.') + 1;
+  ASSERT_GT(real.size() - payload, VerifiedTokenCache::kHashedTailBytes + 1);
+  forged[payload] = forged[payload] == 'e' ? 'f' : 'e';
+  EXPECT_FALSE(tokens.VerifyAccessCached(forged).ok());
+  auto again = tokens.VerifyAccessCached(real);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->sub, "acc_1");
 }
 
 // A cached token must be refused at exactly the instant the full check refuses it.
