@@ -436,12 +436,17 @@ class TlsStream {
   // Reads some plaintext, waiting for ciphertext only when OpenSSL holds no full record.
   asio::awaitable<std::tuple<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) {
     for (;;) {
-      ClearStaleErrors();
-      std::size_t n = 0;
-      const int r = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
-      if (r == 1) co_return std::tuple{error_code{}, n};
-      const int err = SSL_get_error(ssl_.get(), r);
-      if (err != SSL_ERROR_WANT_READ) co_return std::tuple{Fail(err), std::size_t{0}};
+      // With no ciphertext in the read BIO and nothing buffered inside OpenSSL (no record,
+      // no part of one, no plaintext), SSL_read could only answer WANT_READ. That is the
+      // state between the requests of a keep-alive connection, so the call is skipped then.
+      if (SSL_has_pending(ssl_.get()) != 0 || BIO_ctrl_pending(SSL_get_rbio(ssl_.get())) > 0) {
+        ClearStaleErrors();
+        std::size_t n = 0;
+        const int r = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+        if (r == 1) co_return std::tuple{error_code{}, n};
+        const int err = SSL_get_error(ssl_.get(), r);
+        if (err != SSL_ERROR_WANT_READ) co_return std::tuple{Fail(err), std::size_t{0}};
+      }
       // What OpenSSL owes the peer (a TLS 1.3 key update answer) goes before waiting.
       if (OutputPending()) {
         auto [ec, sent] = co_await WriteAllTo(socket_, TakeOutput());
