@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -46,6 +47,23 @@ TEST_F(Health, TestEndpointsOffByDefault) {
 
   ASSERT_TRUE(response) << error;
   EXPECT_EQ(response->status, 404);
+}
+
+// libcurl and libpq, with the GnuTLS, Kerberos and LDAP libraries they pull in, are opened
+// only by the features that use them (core/lazy_library.h): a server on SQLite that has sent
+// nothing has mapped neither.
+TEST_F(Health, IdleSqliteServerMapsNeitherLibcurlNorLibpq) {
+  std::string error;
+  ASSERT_TRUE(Exchange(Connection::Kind::kTls, port(), RawGet("/healthz"), Millis(5000), &error))
+      << error;
+  std::ifstream maps("/proc/" + std::to_string(server().process->pid()) + "/maps");
+  ASSERT_TRUE(maps.good());
+  std::string line;
+  while (std::getline(maps, line)) {
+    EXPECT_EQ(line.find("libcurl"), std::string::npos) << line;
+    EXPECT_EQ(line.find("libpq"), std::string::npos) << line;
+    EXPECT_EQ(line.find("libgnutls"), std::string::npos) << line;
+  }
 }
 
 TEST(DevSetup, ScriptOutputServes) {
