@@ -54,7 +54,10 @@ void AddAdmissionHeaders(Admission& admission, Response& response) {
 std::optional<Response> Pipeline::DispatchHere(Request& req,
                                                const std::function<Done()>& make_done) const {
   RouteMatch match = router_.Match(req.method, req.RawPath());
-  if (options_.gate == nullptr) return Continue(req, std::move(match), Admission{}, make_done);
+  if (options_.gate == nullptr) {
+    Admission none;
+    return Continue(req, match, none, make_done);
+  }
 
   std::string_view rate_class = "default";
   if (match.kind == RouteMatch::kFound) {
@@ -83,7 +86,7 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
     Finish(req, *admitted->refusal);
     return std::move(admitted->refusal);
   }
-  return Continue(req, std::move(match), std::move(*admitted), make_done);
+  return Continue(req, match, *admitted, make_done);
 }
 
 Response Pipeline::EarlyAnswer(const Request& req, RouteMatch& match) const {
@@ -105,7 +108,7 @@ Response Pipeline::EarlyAnswer(const Request& req, RouteMatch& match) const {
   return early;
 }
 
-std::optional<Response> Pipeline::Continue(Request& req, RouteMatch match, Admission admission,
+std::optional<Response> Pipeline::Continue(Request& req, RouteMatch& match, Admission& admission,
                                            const std::function<Done()>& make_done) const {
   if (match.kind != RouteMatch::kFound) {
     Response early = EarlyAnswer(req, match);

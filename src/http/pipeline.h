@@ -94,8 +94,10 @@ class Pipeline {
   // The 500 for a handler that threw `type` (with what(), verbose mode only).
   Response HandlerFailure(const Route& route, const Request& req, std::string_view type,
                           std::string_view what) const;
-  // Everything after the gate, on the thread that has the admission.
-  std::optional<Response> Continue(Request& req, RouteMatch match, Admission admission,
+  // Everything after the gate, on the thread that has the admission. Takes from `match`
+  // and `admission` what it needs (by reference: they are large, and moving them into
+  // parameters cost more than the work done with them on the inline path).
+  std::optional<Response> Continue(Request& req, RouteMatch& match, Admission& admission,
                                    const std::function<Done()>& make_done) const;
   // The answer for a match that found no route (400, 404, 405).
   Response EarlyAnswer(const Request& req, RouteMatch& match) const;
