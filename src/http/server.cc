@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cctype>
 #include <csignal>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <string_view>
@@ -383,35 +384,115 @@ struct SslDeleter {
   void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
-// A server-side SSL object from `ctx` that reads and writes through memory BIOs, or null.
-SSL* NewServerSsl(SSL_CTX* ctx) {
+// Ciphertext is read in chunks of one full TLS record (RFC 8446 §5.1: 2^14 plus overhead).
+constexpr std::size_t kTlsInChunk = 16 * 1024 + 512;
+
+// The ciphertext between the socket and OpenSSL, where the BIO below reads and writes it in
+// place. (Memory BIOs copied every record into and out of buffers of their own and cost
+// several BIO calls per request on top.) Heap-allocated by its TlsStream, so the address
+// the BIO holds stays put when the stream is moved; it outlives the SSL that uses it.
+struct TlsWire {
+  std::unique_ptr<char[]> in;  // kTlsInChunk bytes once allocated.
+  std::size_t in_begin = 0;    // Ciphertext not yet taken by OpenSSL: in[in_begin, in_end).
+  std::size_t in_end = 0;
+  std::string out;  // Ciphertext OpenSSL wrote that is not yet sent.
+
+  std::size_t unread() const { return in_end - in_begin; }
+};
+
+TlsWire& WireOf(BIO* bio) { return *static_cast<TlsWire*>(BIO_get_data(bio)); }
+
+// OpenSSL asks for ciphertext: what was read from the socket, or "retry" (WANT_READ).
+int WireRead(BIO* bio, char* data, std::size_t size, std::size_t* read) {
+  TlsWire& wire = WireOf(bio);
+  BIO_clear_retry_flags(bio);
+  *read = 0;
+  if (wire.unread() == 0) {
+    BIO_set_retry_read(bio);
+    return 0;
+  }
+  const std::size_t n = std::min(size, wire.unread());
+  std::memcpy(data, wire.in.get() + wire.in_begin, n);
+  wire.in_begin += n;
+  if (wire.in_begin == wire.in_end) wire.in_begin = wire.in_end = 0;
+  *read = n;
+  return 1;
+}
+
+// OpenSSL hands over ciphertext to send: it is kept for the stream to send (never blocks).
+int WireWrite(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+  BIO_clear_retry_flags(bio);
+  WireOf(bio).out.append(data, size);
+  *written = size;
+  return 1;
+}
+
+long WireCtrl(BIO* bio, int cmd, long /*num*/, void* /*ptr*/) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:  // The stream sends after each SSL call.
+      return 1;
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(WireOf(bio).unread());
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(WireOf(bio).out.size());
+    default:  // Not at EOF (an empty wire means "retry"), no kTLS, no other controls.
+      return 0;
+  }
+}
+
+int WireCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+int WireDestroy(BIO* bio) { return bio != nullptr ? 1 : 0; }  // The TlsWire is not the BIO's.
+
+// The BIO method of TlsWire, made once; null if OpenSSL is out of memory.
+const BIO_METHOD* WireMethod() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gatehouse wire");
+    if (m == nullptr) return m;
+    BIO_meth_set_read_ex(m, WireRead);
+    BIO_meth_set_write_ex(m, WireWrite);
+    BIO_meth_set_ctrl(m, WireCtrl);
+    BIO_meth_set_create(m, WireCreate);
+    BIO_meth_set_destroy(m, WireDestroy);
+    return m;
+  }();
+  return method;
+}
+
+// A server-side SSL object from `ctx` that reads and writes through `wire`, or null.
+// REQUIRES: `wire` outlives the SSL.
+SSL* NewServerSsl(SSL_CTX* ctx, TlsWire& wire) {
+  const BIO_METHOD* method = WireMethod();
+  if (method == nullptr) return nullptr;
   SSL* ssl = SSL_new(ctx);
   if (ssl == nullptr) return nullptr;
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  if (in == nullptr || out == nullptr) {
-    BIO_free(in);
-    BIO_free(out);
+  BIO* bio = BIO_new(method);
+  if (bio == nullptr) {
     SSL_free(ssl);
     return nullptr;
   }
-  SSL_set_bio(ssl, in, out);  // The SSL owns both from here.
+  BIO_set_data(bio, &wire);
+  SSL_set_bio(ssl, bio, bio);  // One BIO both ways; the SSL owns it from here.
   SSL_set_accept_state(ssl);
   // No SSL_MODE_RELEASE_BUFFERS: it frees and reallocates both record buffers on every
   // request of a busy connection. Connections that wait give them back instead (Trim).
   return ssl;
 }
 
-// TLS over a socket. OpenSSL works on memory BIOs and this class moves the ciphertext:
-// reads take one recv from the event loop's readiness wait, the way plain reads do, and a
-// response is one SSL_write, so one record and one send. (Asio's ssl::stream does the same
-// through a composed operation per call, with extra event-loop trips.)
+// TLS over a socket. OpenSSL reads and writes a TlsWire and this class moves the
+// ciphertext: reads take one recv from the event loop's readiness wait, the way plain reads
+// do, and a response is one SSL_write, so one record and one send. (Asio's ssl::stream does
+// the same through a composed operation per call, with extra event-loop trips.)
 class TlsStream {
  public:
   static constexpr bool kSecure = true;
 
-  // Takes `ssl` from NewServerSsl.
-  TlsStream(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {}
+  // Takes `ssl` from NewServerSsl(ctx, *wire).
+  TlsStream(tcp::socket socket, std::unique_ptr<TlsWire> wire, SSL* ssl)
+      : socket_(std::move(socket)), wire_(std::move(wire)), ssl_(ssl) {}
 
   tcp::socket& socket() { return socket_; }
 
@@ -423,7 +504,7 @@ class TlsStream {
       const int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), r);
       // Our flight goes out first; on failure that is the alert telling the client why.
       if (OutputPending()) {
-        auto [ec, n] = co_await WriteAllTo(socket_, TakeOutput());
+        auto [ec, n] = co_await SendOutput();
         if (ec && r == 1) co_return ec;
       }
       if (r == 1) co_return error_code{};
@@ -436,10 +517,10 @@ class TlsStream {
   // Reads some plaintext, waiting for ciphertext only when OpenSSL holds no full record.
   asio::awaitable<std::tuple<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) {
     for (;;) {
-      // With no ciphertext in the read BIO and nothing buffered inside OpenSSL (no record,
-      // no part of one, no plaintext), SSL_read could only answer WANT_READ. That is the
-      // state between the requests of a keep-alive connection, so the call is skipped then.
-      if (SSL_has_pending(ssl_.get()) != 0 || BIO_ctrl_pending(SSL_get_rbio(ssl_.get())) > 0) {
+      // With no ciphertext on the wire and nothing buffered inside OpenSSL (no record, no
+      // part of one, no plaintext), SSL_read could only answer WANT_READ. That is the state
+      // between the requests of a keep-alive connection, so the call is skipped then.
+      if (wire_->unread() > 0 || SSL_has_pending(ssl_.get()) != 0) {
         ClearStaleErrors();
         std::size_t n = 0;
         const int r = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
@@ -449,7 +530,7 @@ class TlsStream {
       }
       // What OpenSSL owes the peer (a TLS 1.3 key update answer) goes before waiting.
       if (OutputPending()) {
-        auto [ec, sent] = co_await WriteAllTo(socket_, TakeOutput());
+        auto [ec, sent] = co_await SendOutput();
         if (ec) co_return std::tuple{ec, std::size_t{0}};
       }
       auto [ec, got] = co_await socket_.async_read_some(InBuffer(), kUseTuple);
@@ -464,13 +545,13 @@ class TlsStream {
     if (SSL_write_ex(ssl_.get(), data.data(), data.size(), &n) != 1) {
       co_return std::tuple{Fail(SSL_get_error(ssl_.get(), 0)), std::size_t{0}};
     }
-    auto [ec, sent] = co_await WriteAllTo(socket_, TakeOutput());
-    if (out_.capacity() > kKeepBufferBytes) std::string().swap(out_);
+    auto [ec, sent] = co_await SendOutput();
     co_return std::tuple{ec, ec ? std::size_t{0} : data.size()};
   }
 
   // Gives OpenSSL's two record buffers (about 34 KiB) back while the connection waits; the
   // next read or write allocates them again. OpenSSL keeps a buffer that still holds data.
+  // (The wire's input buffer stays: the pending socket read is reading into it.)
   void ReleaseBuffers() { SSL_free_buffers(ssl_.get()); }
 
   // Sends close_notify (RFC 8446 §6.1) unless the session already failed. Does not wait for
@@ -480,12 +561,10 @@ class TlsStream {
     ERR_clear_error();
     SSL_shutdown(ssl_.get());
     ERR_clear_error();
-    if (OutputPending()) co_await WriteAllTo(socket_, TakeOutput());
+    if (OutputPending()) co_await SendOutput();
   }
 
  private:
-  // Ciphertext is read in chunks of one full TLS record (RFC 8446 §5.1: 2^14 plus overhead).
-  static constexpr std::size_t kInChunk = 16 * 1024 + 512;
   // A send buffer grown past this by a large response is given back after it.
   static constexpr std::size_t kKeepBufferBytes = 64 * 1024;
 
@@ -495,33 +574,36 @@ class TlsStream {
     if (ERR_peek_error() != 0) ERR_clear_error();
   }
 
+  // Where the next read from the socket goes: the free end of the wire's input, after
+  // moving a leftover (the start of a record OpenSSL has not asked for yet) to the front.
   asio::mutable_buffer InBuffer() {
-    if (!in_) in_ = std::make_unique<char[]>(kInChunk);
-    return asio::buffer(in_.get(), kInChunk);
+    TlsWire& wire = *wire_;
+    if (!wire.in) wire.in = std::make_unique<char[]>(kTlsInChunk);
+    if (wire.in_begin > 0) {
+      std::memmove(wire.in.get(), wire.in.get() + wire.in_begin, wire.unread());
+      wire.in_end -= wire.in_begin;
+      wire.in_begin = 0;
+    }
+    return asio::buffer(wire.in.get() + wire.in_end, kTlsInChunk - wire.in_end);
   }
 
-  // Hands `n` bytes read into in_ to OpenSSL; a read error is passed through.
+  // Hands `n` bytes read into InBuffer() to OpenSSL; a read error is passed through.
   error_code Feed(const error_code& ec, std::size_t n) {
     // A TCP close without close_notify could be a truncation attack (RFC 8446 §6.1).
     if (ec == asio::error::eof) return asio::ssl::error::stream_truncated;
     if (ec) return ec;
-    if (BIO_write(SSL_get_rbio(ssl_.get()), in_.get(), static_cast<int>(n)) !=
-        static_cast<int>(n)) {
-      return asio::error::no_memory;
-    }
+    wire_->in_end += n;
     return {};
   }
 
-  bool OutputPending() const { return BIO_ctrl_pending(SSL_get_wbio(ssl_.get())) > 0; }
+  bool OutputPending() const { return !wire_->out.empty(); }
 
-  // Moves the ciphertext OpenSSL produced into out_ for sending.
-  asio::const_buffer TakeOutput() {
-    BIO* bio = SSL_get_wbio(ssl_.get());
-    const std::size_t pending = BIO_ctrl_pending(bio);
-    out_.resize(pending);
-    const int n = BIO_read(bio, out_.data(), static_cast<int>(pending));
-    out_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return asio::buffer(out_);
+  // Sends the ciphertext OpenSSL wrote, then forgets it.
+  asio::awaitable<std::tuple<error_code, std::size_t>> SendOutput() {
+    auto result = co_await WriteAllTo(socket_, asio::buffer(wire_->out));
+    wire_->out.clear();
+    if (wire_->out.capacity() > kKeepBufferBytes) std::string().swap(wire_->out);
+    co_return result;
   }
 
   // The error for a failed SSL call; the session is unusable afterwards unless the peer
@@ -538,10 +620,9 @@ class TlsStream {
   }
 
   tcp::socket socket_;
+  std::unique_ptr<TlsWire> wire_;  // Declared before ssl_, so it outlives it.
   std::unique_ptr<SSL, SslDeleter> ssl_;
-  std::unique_ptr<char[]> in_;  // Ciphertext read from the socket; allocated on first read.
-  std::string out_;             // Ciphertext on its way to the socket.
-  bool broken_ = false;         // A fatal TLS error: no close_notify may follow.
+  bool broken_ = false;  // A fatal TLS error: no close_notify may follow.
 };
 
 struct DispatchState {
@@ -1022,12 +1103,14 @@ asio::awaitable<void> AcceptLoop(Server::Impl& impl, Loop& loop, bool redirect) 
     }
     // The context current at accept time; a later reload does not affect this connection.
     const TlsContext tls = impl.CurrentTls();
-    SSL* ssl = NewServerSsl(tls.get());
+    auto wire = std::make_unique<TlsWire>();
+    SSL* ssl = NewServerSsl(tls.get(), *wire);
     if (ssl == nullptr) {
       (mode == Mode::kServe ? impl.active : impl.rejecting).fetch_sub(1, std::memory_order_relaxed);
       continue;
     }
-    Spawn(loop, std::make_shared<TlsConnection>(impl, loop, TlsStream(std::move(socket), ssl),
+    Spawn(loop, std::make_shared<TlsConnection>(impl, loop,
+                                                TlsStream(std::move(socket), std::move(wire), ssl),
                                                 std::move(client_ip), mode));
   }
 }

@@ -162,6 +162,32 @@ class Client {
     }
   }
 
+  // TLS only: each of `messages` in its own record, all records in one TCP send.
+  void SendRecordsTogether(const std::vector<std::string>& messages) {
+    BIO* socket_bio = SSL_get_wbio(ssl_);
+    BIO_up_ref(socket_bio);
+    BIO* buffered = BIO_push(BIO_new(BIO_f_buffer()), socket_bio);
+    SSL_set0_wbio(ssl_, buffered);  // The SSL owns the chain; the socket BIO is still read.
+    for (const std::string& m : messages) SSL_write(ssl_, m.data(), static_cast<int>(m.size()));
+    BIO_flush(buffered);
+  }
+
+  // TLS only: the record of `message` sent one byte per TCP segment.
+  void SendTrickled(std::string_view message) {
+    BIO* socket_bio = SSL_get_wbio(ssl_);
+    BIO_up_ref(socket_bio);
+    BIO* memory = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(ssl_, memory);
+    SSL_write(ssl_, message.data(), static_cast<int>(message.size()));
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(memory, &data);
+    for (long i = 0; i < size; ++i) {
+      ::send(fd_, data + i, 1, MSG_NOSIGNAL);
+      if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    SSL_set0_wbio(ssl_, socket_bio);  // Frees the memory BIO.
+  }
+
   // Reads one response (Content-Length framed; no body after a HEAD). status 0: the
   // connection ended first.
   ParsedResponse ReadResponse(bool head_request = false) {
@@ -674,6 +700,38 @@ TEST_F(ServerTest, WaitingTlsConnectionGivesBuffersBackAndKeepsServing) {
   ParsedResponse response = client.ReadResponse();
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "127.0.0.1|/whoami||tls");
+}
+
+// The server keeps ciphertext it has read but OpenSSL has not yet asked for: several
+// records in one read are served one after the other, and a record that arrives in
+// pieces is waited for.
+TEST_F(ServerTest, TlsRecordsTogetherAndInPiecesAreServed) {
+  StartServer(TlsOptions());
+  for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(version);
+    Client client(server_->port());
+    ASSERT_TRUE(client.Handshake(version));
+    client.SendRecordsTogether({Get("/whoami"), Get("/hello"), Get("/whoami")});
+    EXPECT_EQ(client.ReadResponse().body, "127.0.0.1|/whoami||tls");
+    EXPECT_EQ(client.ReadResponse().status, 200);
+    EXPECT_EQ(client.ReadResponse().body, "127.0.0.1|/whoami||tls");
+
+    client.SendTrickled(Get("/whoami"));
+    ParsedResponse trickled = client.ReadResponse();
+    EXPECT_EQ(trickled.status, 200);
+    EXPECT_EQ(trickled.body, "127.0.0.1|/whoami||tls");
+  }
+}
+
+// Two requests in one record: the second is already inside OpenSSL when the first is
+// answered, and must not wait for more bytes from the socket.
+TEST_F(ServerTest, TlsPipelinedRequestsInOneRecordAreServed) {
+  StartServer(TlsOptions());
+  Client client(server_->port());
+  ASSERT_TRUE(client.Handshake(TLS1_3_VERSION));
+  client.Send(Get("/whoami") + Get("/whoami"));
+  EXPECT_EQ(client.ReadResponse().body, "127.0.0.1|/whoami||tls");
+  EXPECT_EQ(client.ReadResponse().body, "127.0.0.1|/whoami||tls");
 }
 
 TEST_F(ServerTest, Tls12WithoutForwardSecrecyOrAeadIsRefused) {
