@@ -592,6 +592,28 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(SecretFileKey(
       "admin", "token_file", "token", [](auto& c) -> auto& { return c.admin.token; }));
 
+  specs.push_back(IntKey(
+      "oidc", "flow_ttl_s", 60, 3600, [](auto& c) -> auto& { return c.oidc.flow_ttl; }));
+  specs.push_back(IntKey(
+      "oidc", "discovery_ttl_s", 60, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.oidc.discovery_ttl; }));
+  specs.push_back(IntKey(
+      "oidc", "jwks_min_refresh_s", 1, 3600,
+      [](auto& c) -> auto& { return c.oidc.jwks_min_refresh; }));
+  specs.push_back(StringKey(
+      "oidc", "return_to_origins", [](const std::string&) { return std::string(); },
+      [](auto& c) -> auto& { return c.oidc.return_to_origins; }));
+  specs.push_back(StringKey(
+      "oidc", "default_return_to",
+      [](const std::string& text) -> std::string {
+        // A path on this service: an absolute URL here would be an open redirect.
+        if (text.empty() || text[0] != '/' || (text.size() > 1 && text[1] == '/')) {
+          return "must be a path starting with a single '/'";
+        }
+        return {};
+      },
+      [](auto& c) -> auto& { return c.oidc.default_return_to; }));
+
   return specs;
 }
 
@@ -639,7 +661,7 @@ const std::vector<SecretSpec>& SecretSpecs() {
 const std::vector<std::string_view>& Sections() {
   static const std::vector<std::string_view> sections = {
       "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
-      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin"};
+      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "oidc"};
   return sections;
 }
 

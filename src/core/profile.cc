@@ -136,6 +136,16 @@ std::vector<Finding> Evaluate(const Config& config) {
                         "server.expose_test_endpoints: must be false; test endpoints may not "
                         "be served on the public listener"});
   }
+  for (const OidcProviderConfig& provider : config.oidc.providers) {
+    const std::string path = "oidc.providers[" + provider.id + "].client_secret";
+    if (provider.client_secret.development_marker) {
+      findings.push_back({Severity::kStagingWarning,
+                          path + ": is a development secret; use the one the provider issued"});
+    }
+    if (provider.client_secret.present() && IsWeakSecret(provider.client_secret.value.reveal())) {
+      findings.push_back({Severity::kStagingWarning, path + ": is a well-known weak value"});
+    }
+  }
   if (!config.crypto.require_encryption) {
     findings.push_back({Severity::kStagingWarning,
                         "crypto.require_encryption: must be true; personal data would be "
