@@ -137,6 +137,18 @@ Result<TokenGrant> AuthService::Login(std::string_view email, std::string_view p
   return grant;
 }
 
+Result<TokenGrant> AuthService::SignInExternal(const Account& account,
+                                               std::vector<std::string> amr,
+                                               std::string_view method, std::string_view provider,
+                                               const RequestContext& ctx) {
+  GH_RETURN_IF_ERROR(EnforceSessionLimit(account, ctx));
+  auto grant = StartSession(account, std::move(amr), ctx);
+  if (!grant.ok()) return std::move(grant).error();
+  Emit(EventType::kLoginSuccess, Severity::kInfo, ctx, account.id, method,
+       {{"session_id", grant->session_id}, {"provider", std::string(provider)}});
+  return grant;
+}
+
 Status AuthService::EnforceSessionLimit(const Account& account, const RequestContext& ctx) {
   auto active = sessions_.ListActive(account.id);
   if (!active.ok()) return std::move(active).error();

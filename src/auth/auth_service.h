@@ -110,6 +110,13 @@ class AuthService {
                         std::string_view new_password, const RequestContext& ctx,
                         PolicyFailure* policy_failure);
 
+  // A session for an account whose owner another party has authenticated (an OpenID
+  // provider): the same session limit, tokens and `login_success` event as a password
+  // login, with `amr` as given and `method` ("oidc") and `provider` in the event.
+  Result<TokenGrant> SignInExternal(const Account& account, std::vector<std::string> amr,
+                                    std::string_view method, std::string_view provider,
+                                    const RequestContext& ctx);
+
   Result<std::vector<SessionRecord>> ListSessions(const Principal& principal);
   // kNotFound when the session is not one of the caller's active sessions.
   Status RevokeSession(const Principal& principal, std::string_view session_id);

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "auth/oidc_routes.h"
 #include "auth/request_traits.h"
 #include "core/mask.h"
 #include "http/json_body.h"
@@ -437,6 +438,18 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
         return RevokeSession(req, params, *shared);
       },
       protected_offload);
+  if (shared->options.oidc != nullptr) {
+    SignedInHooks hooks;
+    hooks.context = [shared](const Request& req) { return ContextOf(req, *shared); };
+    hooks.signed_in = [shared](const Request& req, const RequestContext& ctx,
+                               std::optional<Response>* refusal) {
+      return SignedIn(req, *shared, ctx, refusal);
+    };
+    hooks.session_cookie_max_age = shared->options.session_cookie_max_age;
+    hooks.refresh_cookie_max_age = shared->options.refresh_cookie_max_age;
+    hooks.pre_auth_cookie_max_age = shared->options.pre_auth_cookie_max_age;
+    AddOidcRoutes(router, *shared->options.oidc, std::move(hooks));
+  }
   router.Add(Method::kGet, "/.well-known/jwks.json",
              [shared](Request&, const RouteParams&) -> Result<Response> {
                Response response = Response::Json(200, shared->tokens.PublicJwks());

@@ -10,6 +10,7 @@
 #include "auth/routes.h"
 #include "auth/session_repository.h"
 #include "auth/token_service.h"
+#include "cli/oidc_setup.h"
 #include "crypto/password.h"
 #include "protect/limits_config.h"
 
@@ -34,6 +35,7 @@ class Components final : public AuthComponents {
   auth::PasswordBlocklist blocklist;
   std::unique_ptr<auth::AuthService> service;
   std::unique_ptr<auth::LoginGuard> login_guard;
+  std::unique_ptr<OidcComponents> oidc;
 };
 
 // "https://host[:port]" as browsers send it in Origin.
@@ -141,6 +143,12 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
   } else {
     options.limiter = nullptr;
   }
+  auto oidc = SetUpOidc(config, store, keys, state, events, clock, components->accounts,
+                        *components->service, options.own_origin);
+  if (!oidc.ok()) return std::move(oidc).error();
+  components->oidc = std::move(*oidc);
+  if (components->oidc) options.oidc = &components->oidc->service();
+  options.pre_auth_cookie_max_age = config.oidc.flow_ttl;
   auth::AddAuthRoutes(router, *components->service, components->tokens, events, options);
   return std::unique_ptr<AuthComponents>(std::move(components));
 }

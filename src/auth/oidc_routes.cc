@@ -1,0 +1,226 @@
+#include "auth/oidc_routes.h"
+
+#include <memory>
+
+#include <boost/json.hpp>
+#include <boost/url/parse_query.hpp>
+
+#include "auth/request_traits.h"
+#include "http/problem.h"
+
+namespace gatehouse::auth {
+namespace {
+
+using http::Method;
+using http::Request;
+using http::Response;
+using http::RouteParams;
+namespace json = boost::json;
+
+constexpr std::size_t kMaxQueryBytes = 4096;
+
+void NoStore(Response& response) {
+  response.AddHeader("Cache-Control", "no-store");
+  response.AddHeader("Pragma", "no-cache");
+}
+
+// Lax, unlike the session cookie: the callback is a top-level navigation coming from the
+// provider's site, which a Strict cookie would not accompany. Only the callback reads it.
+std::string PreAuthCookie(std::string_view value, std::chrono::seconds max_age) {
+  return std::string(kPreAuthCookie) + "=" + std::string(value) +
+         "; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age.count());
+}
+std::string ClearPreAuthCookie() {
+  return std::string(kPreAuthCookie) + "=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0";
+}
+
+// The query parameters this room reads, decoded. A name given twice is refused: which of
+// two `state` values counts would otherwise depend on the parser.
+Result<std::map<std::string, std::string, std::less<>>> Query(const Request& req) {
+  if (req.query.size() > kMaxQueryBytes) return InvalidArgument("query too long");
+  auto parsed = boost::urls::parse_query(req.query);
+  if (!parsed) return InvalidArgument("query is not well-formed");
+  std::map<std::string, std::string, std::less<>> out;
+  for (const auto& param : *parsed) {
+    std::string key = param.key.decode();
+    if (!out.emplace(std::move(key), param.has_value ? param.value.decode() : "").second) {
+      return InvalidArgument("a query parameter is repeated");
+    }
+  }
+  return out;
+}
+
+std::string_view Param(const std::map<std::string, std::string, std::less<>>& query,
+                       std::string_view name) {
+  auto it = query.find(name);
+  return it == query.end() ? std::string_view() : std::string_view(it->second);
+}
+
+Response Problem(const Request& req, const Error& error) {
+  Response response = http::MakeProblem(error, req.request_id, /*verbose=*/false);
+  NoStore(response);
+  response.AddHeader("Set-Cookie", ClearPreAuthCookie());
+  return response;
+}
+
+Response JsonAnswer(int status, const json::object& body) {
+  Response response = Response::Json(status, json::serialize(body));
+  NoStore(response);
+  return response;
+}
+
+Result<Response> Start(Request& req, const RouteParams& params, OidcService& service,
+                       const SignedInHooks& hooks) {
+  auto query = Query(req);
+  if (!query.ok()) return std::move(query).error();
+  const RequestContext ctx = hooks.context(req);
+  auto started =
+      service.Start(params.Get("provider").value_or(""), Param(*query, "return_to"), "", ctx);
+  if (!started.ok()) return std::move(started).error();
+  Response response;
+  response.status = 302;
+  response.AddHeader("Location", started->authorization_url);
+  response.AddHeader("Set-Cookie",
+                     PreAuthCookie(started->pre_auth_cookie.reveal(), hooks.pre_auth_cookie_max_age));
+  NoStore(response);
+  return response;
+}
+
+Result<Response> Callback(Request& req, const RouteParams& params, OidcService& service,
+                          const SignedInHooks& hooks) {
+  auto query = Query(req);
+  if (!query.ok()) return Problem(req, query.error());
+  CallbackParams callback;
+  callback.code = std::string(Param(*query, "code"));
+  callback.state = std::string(Param(*query, "state"));
+  callback.error = std::string(Param(*query, "error"));
+  const std::string cookie = FindCookie(req, kPreAuthCookie).value_or("");
+
+  auto signed_in = service.Callback(params.Get("provider").value_or(""), callback, cookie,
+                                    hooks.context(req));
+  if (!signed_in.ok()) return Problem(req, signed_in.error());
+
+  // 303: the browser follows with a GET whatever method brought it here.
+  Response response;
+  response.status = 303;
+  response.AddHeader("Location", signed_in->return_to);
+  response.AddHeader("Set-Cookie", ClearPreAuthCookie());
+  if (!signed_in->linked) {
+    const TokenGrant& grant = signed_in->grant;
+    response.AddHeader("Set-Cookie",
+                       SessionCookie(grant.access.token, hooks.session_cookie_max_age));
+    response.AddHeader("Set-Cookie",
+                       RefreshCookie(grant.refresh_token.reveal(), hooks.refresh_cookie_max_age));
+  }
+  NoStore(response);
+  return response;
+}
+
+Result<Response> Link(Request& req, const RouteParams& params, OidcService& service,
+                      const SignedInHooks& hooks) {
+  const RequestContext ctx = hooks.context(req);
+  std::optional<Response> refusal;
+  auto principal = hooks.signed_in(req, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
+  if (!principal.ok()) return std::move(principal).error();
+  auto query = Query(req);
+  if (!query.ok()) return std::move(query).error();
+  auto started = service.Start(params.Get("provider").value_or(""), Param(*query, "return_to"),
+                               principal->account_id, ctx);
+  if (!started.ok()) return std::move(started).error();
+  Response response = JsonAnswer(200, json::object{{"authorization_url",
+                                                    started->authorization_url}});
+  response.AddHeader("Set-Cookie",
+                     PreAuthCookie(started->pre_auth_cookie.reveal(), hooks.pre_auth_cookie_max_age));
+  return response;
+}
+
+Result<Response> List(Request& req, OidcService& service, const SignedInHooks& hooks) {
+  const RequestContext ctx = hooks.context(req);
+  std::optional<Response> refusal;
+  auto principal = hooks.signed_in(req, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
+  if (!principal.ok()) return std::move(principal).error();
+  auto linked = service.Linked(principal->account_id);
+  if (!linked.ok()) return std::move(linked).error();
+  json::array list;
+  for (const Identity& identity : *linked) {
+    list.push_back(json::object{{"provider", identity.provider},
+                                {"linked_at", identity.created_at},
+                                {"last_login_at", identity.last_login_at},
+                                {"has_refresh_token", identity.has_refresh_token}});
+  }
+  return JsonAnswer(200, json::object{{"providers", std::move(list)}});
+}
+
+Result<Response> Unlink(Request& req, const RouteParams& params, OidcService& service,
+                        const SignedInHooks& hooks) {
+  const RequestContext ctx = hooks.context(req);
+  std::optional<Response> refusal;
+  auto principal = hooks.signed_in(req, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
+  if (!principal.ok()) return std::move(principal).error();
+  GH_RETURN_IF_ERROR(
+      service.Unlink(principal->account_id, params.Get("provider").value_or(""), ctx));
+  Response response;
+  response.status = 204;
+  NoStore(response);
+  return response;
+}
+
+Result<Response> ProviderToken(Request& req, const RouteParams& params, OidcService& service,
+                               const SignedInHooks& hooks) {
+  const RequestContext ctx = hooks.context(req);
+  std::optional<Response> refusal;
+  auto principal = hooks.signed_in(req, ctx, &refusal);
+  if (refusal) return std::move(*refusal);
+  if (!principal.ok()) return std::move(principal).error();
+  auto token = service.ProviderToken(principal->account_id, params.Get("provider").value_or(""));
+  if (!token.ok()) return std::move(token).error();
+  json::object body{{"access_token", token->access_token.reveal()}, {"token_type", "Bearer"}};
+  if (token->expires_at != 0) body["expires_at"] = token->expires_at;
+  return JsonAnswer(200, body);
+}
+
+}  // namespace
+
+void AddOidcRoutes(http::Router& router, OidcService& service, SignedInHooks hooks) {
+  auto shared = std::make_shared<SignedInHooks>(std::move(hooks));
+  OidcService* oidc = &service;
+  // Starts and callbacks cost a provider round trip each: the auth class's limit.
+  const http::RouteOptions auth{.offload = true, .rate_class = "auth"};
+  const http::RouteOptions signed_in{.offload = true, .rate_class = "protected"};
+
+  router.Add(
+      Method::kGet, "/v1/auth/oidc/{provider}/start",
+      [oidc, shared](Request& req, const RouteParams& p) { return Start(req, p, *oidc, *shared); },
+      auth);
+  router.Add(
+      Method::kGet, "/v1/auth/oidc/{provider}/callback",
+      [oidc, shared](Request& req, const RouteParams& p) {
+        return Callback(req, p, *oidc, *shared);
+      },
+      auth);
+  router.Add(
+      Method::kGet, "/v1/me/providers",
+      [oidc, shared](Request& req, const RouteParams&) { return List(req, *oidc, *shared); },
+      signed_in);
+  router.Add(
+      Method::kPost, "/v1/me/providers/{provider}/link",
+      [oidc, shared](Request& req, const RouteParams& p) { return Link(req, p, *oidc, *shared); },
+      signed_in);
+  router.Add(
+      Method::kDelete, "/v1/me/providers/{provider}",
+      [oidc, shared](Request& req, const RouteParams& p) {
+        return Unlink(req, p, *oidc, *shared);
+      },
+      signed_in);
+  router.Add(
+      Method::kGet, "/v1/me/providers/{provider}/token",
+      [oidc, shared](Request& req, const RouteParams& p) {
+        return ProviderToken(req, p, *oidc, *shared);
+      },
+      signed_in);
+}
+
+}  // namespace gatehouse::auth
