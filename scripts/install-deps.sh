@@ -9,8 +9,10 @@ BUILD_PKGS=(
   libssl-dev libsodium-dev libsqlite3-dev libpq-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
+  liboath-dev libqrencode-dev libcurl4-openssl-dev zlib1g-dev
 )
-TEST_PKGS=(openssl curl postgresql redis-server sqlite3 procps)
+# oathtool and zbarimg (zbar-tools) are the independent TOTP and QR peers of tests/interop.
+TEST_PKGS=(openssl curl postgresql redis-server sqlite3 procps oathtool zbar-tools)
 # The interop tests (tests/interop) run on Node.js. A node already on PATH is used as it is:
 # a vendor's nodejs package bundles npm, and Debian's npm package would conflict with it.
 if ! command -v node >/dev/null 2>&1; then

@@ -21,6 +21,8 @@ std::string_view EventTypeName(EventType type) {
     case EventType::kAdminAction: return "admin_action";
     case EventType::kIpBlock: return "ip_block";
     case EventType::kRateLimitBackend: return "rate_limit_backend";
+    case EventType::kMfaChange: return "mfa_change";
+    case EventType::kBackupCodeUse: return "backup_code_use";
     case EventType::kCount: break;
   }
   return "unknown";

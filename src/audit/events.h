@@ -37,9 +37,11 @@ enum class EventType : std::uint8_t {
   kPrivilegeEscalation,
   kConfigChange,
   kAdminAction,
-  kIpBlock,             // An address was blocked automatically after failures across accounts.
-  kRateLimitBackend,    // The shared rate-limit store went away or came back.
-  kCount,  // Not a type: the number of types.
+  kIpBlock,           // An address was blocked automatically after failures across accounts.
+  kRateLimitBackend,  // The shared rate-limit store went away or came back.
+  kMfaChange,         // A second factor was enabled or disabled, backup codes replaced.
+  kBackupCodeUse,     // A backup code was spent (one event per code).
+  kCount,             // Not a type: the number of types.
 };
 
 // "login_success", "login_failure", ... as named in the design.

@@ -92,8 +92,8 @@ Result<AuthService::Registered> AuthService::Register(std::string_view email,
   return Registered{created->id, created->email};
 }
 
-Result<TokenGrant> AuthService::Login(std::string_view email, std::string_view password,
-                                      const RequestContext& ctx) {
+Result<LoginOutcome> AuthService::Login(std::string_view email, std::string_view password,
+                                        const RequestContext& ctx) {
   const std::string masked = core::MaskEmail(email);
   if (password.size() > settings_.password_policy.max_bytes) {
     // Refused before hashing: a huge password is a cheap way to make the server burn CPU.
@@ -129,11 +129,41 @@ Result<TokenGrant> AuthService::Login(std::string_view email, std::string_view p
     }
   }
 
+  // The password alone is not enough for an account with a second factor: no session and
+  // no token until the ticket comes back with a code.
+  if (second_factors_ != nullptr) {
+    auto challenge = second_factors_->ChallengeFor(*account, ctx);
+    if (!challenge.ok()) return std::move(challenge).error();
+    if (*challenge) {
+      LoginOutcome outcome;
+      outcome.challenge = std::move(**challenge);
+      return outcome;
+    }
+  }
+
   GH_RETURN_IF_ERROR(EnforceSessionLimit(*account, ctx));
   auto grant = StartSession(*account, {"pwd"}, ctx);
   if (!grant.ok()) return std::move(grant).error();
   Emit(EventType::kLoginSuccess, Severity::kInfo, ctx, account->id, "password",
        {{"session_id", grant->session_id}});
+  LoginOutcome outcome;
+  outcome.grant = std::move(*grant);
+  return outcome;
+}
+
+Result<TokenGrant> AuthService::CompleteLogin(std::string_view account_id,
+                                              std::vector<std::string> amr, std::string_view method,
+                                              const RequestContext& ctx) {
+  auto account = accounts_.FindById(account_id);
+  if (!account.ok()) return std::move(account).error();
+  if (!*account) {
+    return Error(ErrorCode::kUnauthenticated, "invalid or expired ticket", "account is gone");
+  }
+  GH_RETURN_IF_ERROR(EnforceSessionLimit(**account, ctx));
+  auto grant = StartSession(**account, std::move(amr), ctx);
+  if (!grant.ok()) return std::move(grant).error();
+  Emit(EventType::kLoginSuccess, Severity::kInfo, ctx, (*account)->id, "second_factor",
+       {{"session_id", grant->session_id}, {"method", std::string(method)}});
   return grant;
 }
 
@@ -147,6 +177,29 @@ Result<TokenGrant> AuthService::SignInExternal(const Account& account,
   Emit(EventType::kLoginSuccess, Severity::kInfo, ctx, account.id, method,
        {{"session_id", grant->session_id}, {"provider", std::string(provider)}});
   return grant;
+}
+
+Status AuthService::VerifyCurrentPassword(const Principal& principal, std::string_view password,
+                                          const RequestContext& ctx) {
+  auto account = accounts_.FindById(principal.account_id);
+  if (!account.ok()) return std::move(account).error();
+  if (!*account) return Error(ErrorCode::kUnauthenticated, "invalid token", "account is gone");
+
+  if (password.size() > settings_.password_policy.max_bytes) {
+    return Error(ErrorCode::kPermissionDenied, "the current password is not correct");
+  }
+  // An account without a password (provider sign-in only) is checked against the dummy hash
+  // and always fails, at the cost of a real check.
+  const std::string& hash =
+      (*account)->password_hash.empty() ? dummy_hash_ : (*account)->password_hash;
+  auto verified = crypto::VerifyPassword(password, hash);
+  if (!verified.ok()) return std::move(verified).error();
+  if (!*verified || (*account)->password_hash.empty()) {
+    Emit(EventType::kLoginFailure, Severity::kLow, ctx, principal.account_id,
+         "wrong_current_password");
+    return Error(ErrorCode::kPermissionDenied, "the current password is not correct");
+  }
+  return Ok();
 }
 
 Status AuthService::EnforceSessionLimit(const Account& account, const RequestContext& ctx) {
@@ -306,22 +359,10 @@ Status AuthService::ChangePassword(const Principal& principal,
                                    std::string_view current_password,
                                    std::string_view new_password, const RequestContext& ctx,
                                    PolicyFailure* policy_failure) {
+  GH_RETURN_IF_ERROR(VerifyCurrentPassword(principal, current_password, ctx));
   auto account = accounts_.FindById(principal.account_id);
   if (!account.ok()) return std::move(account).error();
   if (!*account) return Error(ErrorCode::kUnauthenticated, "invalid token", "account is gone");
-
-  const std::string& hash =
-      (*account)->password_hash.empty() ? dummy_hash_ : (*account)->password_hash;
-  if (current_password.size() > settings_.password_policy.max_bytes) {
-    return Error(ErrorCode::kPermissionDenied, "the current password is not correct");
-  }
-  auto verified = crypto::VerifyPassword(current_password, hash);
-  if (!verified.ok()) return std::move(verified).error();
-  if (!*verified || (*account)->password_hash.empty()) {
-    Emit(EventType::kLoginFailure, Severity::kLow, ctx, principal.account_id,
-         "wrong_current_password");
-    return Error(ErrorCode::kPermissionDenied, "the current password is not correct");
-  }
 
   std::vector<PolicyViolation> violations =
       CheckPassword(new_password, settings_.password_policy, blocklist_, (*account)->email);

@@ -69,6 +69,30 @@ struct PolicyFailure {
   std::vector<PolicyViolation> violations;
 };
 
+// The password was right but the account has a second factor: no session yet, only a
+// single-use ticket that POST /v1/auth/mfa/verify exchanges, with a code, for the grant.
+struct SecondFactorChallenge {
+  Secret ticket;
+  std::vector<std::string> methods;  // "totp", "sms", "backup_code".
+  std::chrono::seconds expires_in{0};
+};
+
+// What a password login ends with: exactly one of the two is set.
+struct LoginOutcome {
+  std::optional<TokenGrant> grant;
+  std::optional<SecondFactorChallenge> challenge;
+};
+
+// Decides whether an account needs a second factor after its password, and issues the
+// ticket when it does (auth/mfa_service.h). The auth service knows only this interface.
+class SecondFactorGate {
+ public:
+  virtual ~SecondFactorGate() = default;
+  // nullopt: the account has no active second factor, sign it in now.
+  virtual Result<std::optional<SecondFactorChallenge>> ChallengeFor(const Account& account,
+                                                                    const RequestContext& ctx) = 0;
+};
+
 class AuthService {
  public:
   // Every reference must outlive the service.
@@ -78,6 +102,10 @@ class AuthService {
 
   // Precomputes the hash that unknown-email logins are verified against.
   Status Init();
+
+  // Second factors: with a gate, an account that has one gets a challenge from Login
+  // instead of a grant. Not owned; must outlive the service. Set before serving.
+  void set_second_factors(SecondFactorGate* gate) { second_factors_ = gate; }
 
   struct Registered {
     std::string account_id;
@@ -91,9 +119,21 @@ class AuthService {
                               PolicyFailure* policy_failure);
 
   // The same kUnauthenticated answer, at the same cost, for an unknown email and a wrong
-  // password. kFailedPrecondition when the session limit refuses a new session.
-  Result<TokenGrant> Login(std::string_view email, std::string_view password,
-                           const RequestContext& ctx);
+  // password. kFailedPrecondition when the session limit refuses a new session. An account
+  // with a second factor gets a challenge and no session (see SecondFactorGate).
+  Result<LoginOutcome> Login(std::string_view email, std::string_view password,
+                             const RequestContext& ctx);
+
+  // Signs in an account whose password and second factor were both checked: the session
+  // limit, a session carrying `amr` (RFC 8176 values), `login_success` naming `method`.
+  // kUnauthenticated when the account is gone.
+  Result<TokenGrant> CompleteLogin(std::string_view account_id, std::vector<std::string> amr,
+                                   std::string_view method, const RequestContext& ctx);
+
+  // Checks the signed-in caller's password again (disabling a second factor, changing the
+  // password). kPermissionDenied when it is wrong; emits `login_failure` then.
+  Status VerifyCurrentPassword(const Principal& principal, std::string_view password,
+                               const RequestContext& ctx);
 
   Result<TokenGrant> Refresh(const Secret& refresh_token, const RequestContext& ctx);
 
@@ -140,6 +180,7 @@ class AuthService {
   const Clock& clock_;
   AuthSettings settings_;
   std::string dummy_hash_;
+  SecondFactorGate* second_factors_ = nullptr;
 };
 
 }  // namespace gatehouse::auth

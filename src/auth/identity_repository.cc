@@ -17,8 +17,7 @@ std::string Aad(std::string_view id, std::string_view column) {
 }
 
 std::int64_t UnixSeconds(const Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
 }
 
 std::int64_t AsInt(const store::Value& value) {
@@ -177,8 +176,7 @@ Result<ProviderTokens> IdentityRepository::Tokens(std::string_view identity_id) 
   }
   tokens.access_expires_at = AsInt(row[1]);
   if (const auto* text = std::get_if<std::string>(&row[2])) {
-    auto opened =
-        keys_.Decrypt(Purpose("refresh_token"), *text, Aad(identity_id, "refresh_token"));
+    auto opened = keys_.Decrypt(Purpose("refresh_token"), *text, Aad(identity_id, "refresh_token"));
     if (!opened.ok()) return std::move(opened).error().WithContext("oidc refresh token");
     tokens.refresh_token = std::move(*opened);
   }
@@ -186,8 +184,9 @@ Result<ProviderTokens> IdentityRepository::Tokens(std::string_view identity_id) 
 }
 
 Status IdentityRepository::Unlink(std::string_view provider, std::string_view account_id) {
-  auto deleted = store_.Execute("DELETE FROM oidc_identities WHERE provider = $1 AND account_id = $2",
-                                {std::string(provider), std::string(account_id)});
+  auto deleted =
+      store_.Execute("DELETE FROM oidc_identities WHERE provider = $1 AND account_id = $2",
+                     {std::string(provider), std::string(account_id)});
   if (!deleted.ok()) return std::move(deleted).error();
   if (*deleted == 0) return NotFound("no identity at this provider");
   return Ok();

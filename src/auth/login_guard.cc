@@ -123,17 +123,20 @@ Result<LoginGuard::Begun> LoginGuard::Begin(
 Result<std::string> LoginGuard::Succeeded(protect::Attempt attempt,
                                           std::string_view account_key) const {
   GH_RETURN_IF_ERROR(parts_.guard->RecordSuccess(std::move(attempt)));
-  auto cookie = parts_.devices->Issue(account_key);
-  if (!cookie.ok()) return std::move(cookie).error();
-  return std::string(kDeviceCookie) + "=" + *cookie +
-         "; Max-Age=" + std::to_string(parts_.device_cookie_max_age.count()) +
-         "; Path=/; Secure; HttpOnly; SameSite=Strict";
+  return DeviceCookie(account_key);
 }
 
 Result<http::Response> LoginGuard::Failed(const http::Request& req, protect::Attempt attempt,
                                           std::string_view email, std::string_view account_key,
                                           const Error& failure) const {
+  return Record(req, std::move(attempt), email, account_key, failure, /*offer_captcha=*/true);
+}
+
+Result<http::Response> LoginGuard::Record(const http::Request& req, protect::Attempt attempt,
+                                          std::string_view email, std::string_view account_key,
+                                          const Error& failure, bool offer_captcha) const {
   const protect::LockScope scope = attempt.scope();
+  const bool second_factor = attempt.factor() == protect::Factor::kSecondFactor;
   auto outcome = parts_.guard->RecordFailure(std::move(attempt));
   if (!outcome.ok()) return std::move(outcome).error();
   const std::int64_t now_ms = UnixMs(*parts_.clock);
@@ -146,11 +149,12 @@ Result<http::Response> LoginGuard::Failed(const http::Request& req, protect::Att
     event.request_id = req.request_id;
     event.client_ip = req.client_ip;
     event.reason = "too_many_failures";
-    event.attributes = {
-        {"email", core::MaskEmail(email)},
-        {"scope", scope == protect::LockScope::kDevice ? "device" : "account"},
-        {"failures", std::to_string(outcome->failures)},
-        {"lock_s", std::to_string(Seconds(outcome->retry_after))}};
+    event.attributes = {{"email", core::MaskEmail(email)},
+                        {"scope", second_factor                          ? "second_factor"
+                                  : scope == protect::LockScope::kDevice ? "device"
+                                                                         : "account"},
+                        {"failures", std::to_string(outcome->failures)},
+                        {"lock_s", std::to_string(Seconds(outcome->retry_after))}};
     parts_.events->Emit(event);
     // Device locks end with their device; the registry lists what an admin may lift.
     if (parts_.registry != nullptr && scope == protect::LockScope::kAccount) {
@@ -180,8 +184,55 @@ Result<http::Response> LoginGuard::Failed(const http::Request& req, protect::Att
            .until_ms = now_ms + outcome->ip_block_duration.count()});
     }
   }
-  const bool captcha = outcome->failures >= parts_.guard->options().captcha_after;
+  const bool captcha = offer_captcha && outcome->failures >= parts_.guard->options().captcha_after;
   return FailureAnswer(req, failure, outcome->retry_after, captcha);
+}
+
+Status LoginGuard::PasswordAccepted(protect::Attempt attempt) const {
+  return parts_.guard->RecordSuccess(std::move(attempt));
+}
+
+Result<std::string> LoginGuard::DeviceCookie(std::string_view account_key) const {
+  auto cookie = parts_.devices->Issue(account_key);
+  if (!cookie.ok()) return std::move(cookie).error();
+  return std::string(kDeviceCookie) + "=" + *cookie +
+         "; Max-Age=" + std::to_string(parts_.device_cookie_max_age.count()) +
+         "; Path=/; Secure; HttpOnly; SameSite=Strict";
+}
+
+Result<LoginGuard::Begun> LoginGuard::BeginSecondFactor(const http::Request& req,
+                                                        std::string_view account_key) const {
+  Begun out;
+  out.account_key = std::string(account_key);
+  protect::AttemptRequest request;
+  request.account_key = out.account_key;
+  request.ip = req.client_ip;
+  request.factor = protect::Factor::kSecondFactor;
+  // See the header: the password step passed the CAPTCHA gate; the lock is the bound here.
+  request.captcha_solved = true;
+  request.ip_block_exempt = Exempt(req.client_ip);
+  auto admission = parts_.guard->Begin(request);
+  if (!admission.ok()) return std::move(admission).error();
+  if (admission->allowed) {
+    out.attempt = std::move(admission->attempt);
+    return out;
+  }
+  out.refusal = FailureAnswer(
+      req, Error(ErrorCode::kResourceExhausted, "too many wrong codes; try again later"),
+      admission->retry_after, /*captcha=*/false);
+  return out;
+}
+
+Result<http::Response> LoginGuard::SecondFactorFailed(const http::Request& req,
+                                                      protect::Attempt attempt,
+                                                      std::string_view email,
+                                                      std::string_view account_key,
+                                                      const Error& failure) const {
+  return Record(req, std::move(attempt), email, account_key, failure, /*offer_captcha=*/false);
+}
+
+Status LoginGuard::SecondFactorSucceeded(protect::Attempt attempt) const {
+  return parts_.guard->RecordSuccess(std::move(attempt));
 }
 
 void LoginGuard::Abandoned(protect::Attempt attempt) const {

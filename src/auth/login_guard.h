@@ -80,12 +80,36 @@ class LoginGuard {
   // Gives the reservation back when the attempt ended for another reason (a store error).
   void Abandoned(protect::Attempt attempt) const;
 
+  // The password was right but a second factor is still due: resets the password counters
+  // and issues no device cookie yet (a device becomes known only by a complete sign-in).
+  Status PasswordAccepted(protect::Attempt attempt) const;
+
+  // The Set-Cookie value of a fresh device cookie for the account.
+  Result<std::string> DeviceCookie(std::string_view account_key) const;
+
+  // Second-factor checks (TOTP, SMS and backup codes), on the account's second-factor
+  // counter. Never on a device counter: whoever has the password can collect device
+  // cookies at will, and each would bring its own allowance of code guesses. No CAPTCHA
+  // either: only a password-holder gets this far, and the lock bounds the guesses.
+  // A refusal is 429 "too many wrong codes" with Retry-After (the caller proved the
+  // password, so there is nothing to hide about the lock).
+  Result<Begun> BeginSecondFactor(const http::Request& req, std::string_view account_key) const;
+  // After a wrong code: records it, emits `account_lockout` (scope second_factor) when the
+  // lock starts, and returns the 401 answer for `failure`.
+  Result<http::Response> SecondFactorFailed(const http::Request& req, protect::Attempt attempt,
+                                            std::string_view email, std::string_view account_key,
+                                            const Error& failure) const;
+  Status SecondFactorSucceeded(protect::Attempt attempt) const;
+
   // A fresh challenge bound to the client address, as JSON members for an answer.
   protect::PowChallenge IssueChallenge(const http::Request& req) const;
 
  private:
   http::Response FailureAnswer(const http::Request& req, const Error& failure,
                                std::chrono::milliseconds retry_after, bool captcha) const;
+  Result<http::Response> Record(const http::Request& req, protect::Attempt attempt,
+                                std::string_view email, std::string_view account_key,
+                                const Error& failure, bool offer_captcha) const;
   bool Exempt(std::string_view ip) const;
 
   LoginGuardParts parts_;

@@ -59,12 +59,9 @@ Result<StartedFlow> FlowStore::Begin(const FlowStart& start) {
   const Secret verifier(crypto::RandomToken(kRandomBytes));
   flow.code_challenge = PkceChallenge(verifier.reveal());
 
-  json::object record{{"p", start.provider},
-                      {"r", start.return_to},
-                      {"l", start.link_account},
-                      {"b", BindingHash(flow.binding.reveal())},
-                      {"v", verifier.reveal()},
-                      {"n", flow.nonce}};
+  json::object record{{"p", start.provider},     {"r", start.return_to},
+                      {"l", start.link_account}, {"b", BindingHash(flow.binding.reveal())},
+                      {"v", verifier.reveal()},  {"n", flow.nonce}};
   std::string plain = json::serialize(record);
   const std::string key = FlowKey(flow.state);
   auto sealed = keys_.Encrypt(kPurpose, plain, key);

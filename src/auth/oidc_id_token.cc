@@ -77,9 +77,8 @@ Result<IdTokenClaims> VerifyIdToken(std::string_view token, const crypto::Signin
   out.name = OptionalText(claims->raw, "name", kMaxName);
   // Some providers send the flag as the string "true"; anything else is "not verified".
   if (const json::value* verified_email = claims->raw.if_contains("email_verified")) {
-    out.email_verified =
-        (verified_email->is_bool() && verified_email->as_bool()) ||
-        (verified_email->is_string() && verified_email->as_string() == "true");
+    out.email_verified = (verified_email->is_bool() && verified_email->as_bool()) ||
+                         (verified_email->is_string() && verified_email->as_string() == "true");
   }
   return out;
 }

@@ -39,9 +39,9 @@ struct IdTokenExpectations {
 
 struct IdTokenClaims {
   std::string sub;
-  std::string email;          // Empty when the provider shared none.
+  std::string email;  // Empty when the provider shared none.
   bool email_verified = false;
-  std::string name;           // Display name, may be empty.
+  std::string name;  // Display name, may be empty.
   std::int64_t exp = 0;
 };
 

@@ -73,10 +73,7 @@ std::string FormEncode(std::string_view text) {
 
 ProviderClient::ProviderClient(core::OidcProviderConfig config, ProviderFetch fetch,
                                const Clock& clock, ProviderSettings settings)
-    : config_(std::move(config)),
-      fetch_(std::move(fetch)),
-      clock_(clock),
-      settings_(settings) {}
+    : config_(std::move(config)), fetch_(std::move(fetch)), clock_(clock), settings_(settings) {}
 
 ProviderClient::Counters ProviderClient::counters() const {
   std::lock_guard lock(mutex_);
@@ -205,7 +202,8 @@ Result<TokenAnswer> ProviderClient::PostToken(std::string form, bool expect_id_t
   out.access_token = Secret(std::string_view(access->as_string()));
   // OIDC Core 3.1.3.3: the token type must be Bearer, compared without case.
   const json::value* type = doc.if_contains("token_type");
-  if (type == nullptr || !type->is_string() || !http::EqualsIgnoreCase(type->as_string(), "Bearer")) {
+  if (type == nullptr || !type->is_string() ||
+      !http::EqualsIgnoreCase(type->as_string(), "Bearer")) {
     return BadAnswer("token_type is not Bearer");
   }
   if (const json::value* refresh = doc.if_contains("refresh_token")) {

@@ -50,8 +50,8 @@ struct ProviderSettings {
 // What the token endpoint answered (RFC 6749 section 5.1, OpenID Connect Core 3.1.3.3).
 struct TokenAnswer {
   Secret access_token;
-  Secret refresh_token;  // Empty when none was issued.
-  std::string id_token;  // Empty for a refresh that returned none.
+  Secret refresh_token;         // Empty when none was issued.
+  std::string id_token;         // Empty for a refresh that returned none.
   std::int64_t expires_in = 0;  // Seconds; 0 when the provider did not say.
 };
 

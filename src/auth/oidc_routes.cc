@@ -80,8 +80,8 @@ Result<Response> Start(Request& req, const RouteParams& params, OidcService& ser
   Response response;
   response.status = 302;
   response.AddHeader("Location", started->authorization_url);
-  response.AddHeader("Set-Cookie",
-                     PreAuthCookie(started->pre_auth_cookie.reveal(), hooks.pre_auth_cookie_max_age));
+  response.AddHeader("Set-Cookie", PreAuthCookie(started->pre_auth_cookie.reveal(),
+                                                 hooks.pre_auth_cookie_max_age));
   NoStore(response);
   return response;
 }
@@ -96,8 +96,8 @@ Result<Response> Callback(Request& req, const RouteParams& params, OidcService& 
   callback.error = std::string(Param(*query, "error"));
   const std::string cookie = FindCookie(req, kPreAuthCookie).value_or("");
 
-  auto signed_in = service.Callback(params.Get("provider").value_or(""), callback, cookie,
-                                    hooks.context(req));
+  auto signed_in =
+      service.Callback(params.Get("provider").value_or(""), callback, cookie, hooks.context(req));
   if (!signed_in.ok()) return Problem(req, signed_in.error());
 
   // 303: the browser follows with a GET whatever method brought it here.
@@ -128,10 +128,10 @@ Result<Response> Link(Request& req, const RouteParams& params, OidcService& serv
   auto started = service.Start(params.Get("provider").value_or(""), Param(*query, "return_to"),
                                principal->account_id, ctx);
   if (!started.ok()) return std::move(started).error();
-  Response response = JsonAnswer(200, json::object{{"authorization_url",
-                                                    started->authorization_url}});
-  response.AddHeader("Set-Cookie",
-                     PreAuthCookie(started->pre_auth_cookie.reveal(), hooks.pre_auth_cookie_max_age));
+  Response response =
+      JsonAnswer(200, json::object{{"authorization_url", started->authorization_url}});
+  response.AddHeader("Set-Cookie", PreAuthCookie(started->pre_auth_cookie.reveal(),
+                                                 hooks.pre_auth_cookie_max_age));
   return response;
 }
 
@@ -211,9 +211,7 @@ void AddOidcRoutes(http::Router& router, OidcService& service, SignedInHooks hoo
       signed_in);
   router.Add(
       Method::kDelete, "/v1/me/providers/{provider}",
-      [oidc, shared](Request& req, const RouteParams& p) {
-        return Unlink(req, p, *oidc, *shared);
-      },
+      [oidc, shared](Request& req, const RouteParams& p) { return Unlink(req, p, *oidc, *shared); },
       signed_in);
   router.Add(
       Method::kGet, "/v1/me/providers/{provider}/token",

@@ -18,8 +18,7 @@ constexpr std::size_t kMaxDisplayName = 100;
 constexpr std::size_t kMaxProviderError = 64;
 
 std::int64_t UnixSeconds(const Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
 }
 
 // The provider's name for a person, kept only as display text: control characters gone,
@@ -76,8 +75,8 @@ Error OidcService::Fail(const Error& error, std::string_view provider, std::stri
   event.user_id = std::string(account_id);
   event.client_ip = ctx.client_ip;
   event.reason = std::string(reason);
-  event.attributes = {{"method", "oidc"}, {"provider", std::string(provider)},
-                      {"detail", error.detail()}};
+  event.attributes = {
+      {"method", "oidc"}, {"provider", std::string(provider)}, {"detail", error.detail()}};
   parts_.events->Emit(event);
 
   // Someone else answered for the provider: whatever they said is not to be believed,
@@ -96,8 +95,7 @@ Error OidcService::Fail(const Error& error, std::string_view provider, std::stri
 }
 
 Result<StartedSignIn> OidcService::Start(std::string_view provider, std::string_view return_to,
-                                         std::string_view link_account,
-                                         const RequestContext& ctx) {
+                                         std::string_view link_account, const RequestContext& ctx) {
   ProviderClient* client = Find(provider);
   if (client == nullptr) return NotFound("unknown sign-in provider");
   const std::string destination =
@@ -119,9 +117,8 @@ Result<StartedSignIn> OidcService::Start(std::string_view provider, std::string_
   return started;
 }
 
-Result<Account> OidcService::ResolveAccount(ProviderClient& provider,
-                                            const IdTokenClaims& claims, const FlowRecord& flow,
-                                            bool* linked_now) {
+Result<Account> OidcService::ResolveAccount(ProviderClient& provider, const IdTokenClaims& claims,
+                                            const FlowRecord& flow, bool* linked_now) {
   const std::string& id = provider.config().id;
   auto identity = parts_.identities->Find(id, claims.sub);
   if (!identity.ok()) return std::move(identity).error();
@@ -200,9 +197,10 @@ Result<Account> OidcService::ResolveAccount(ProviderClient& provider,
                "account creation raced twice");
 }
 
-Result<CallbackOutcome> OidcService::Callback(std::string_view provider, const CallbackParams& params,
-                                       std::string_view pre_auth_cookie,
-                                       const RequestContext& ctx) {
+Result<CallbackOutcome> OidcService::Callback(std::string_view provider,
+                                              const CallbackParams& params,
+                                              std::string_view pre_auth_cookie,
+                                              const RequestContext& ctx) {
   ProviderClient* client = Find(provider);
   if (client == nullptr) return NotFound("unknown sign-in provider");
 
@@ -218,8 +216,8 @@ Result<CallbackOutcome> OidcService::Callback(std::string_view provider, const C
                 provider, "provider_error", ctx);
   }
   if (params.code.empty()) {
-    return Fail(InvalidArgument("the provider's answer has no code"), provider,
-                "provider_no_code", ctx);
+    return Fail(InvalidArgument("the provider's answer has no code"), provider, "provider_no_code",
+                ctx);
   }
 
   // 3. The code, redeemed with the verifier only this flow knows.
@@ -232,11 +230,11 @@ Result<CallbackOutcome> OidcService::Callback(std::string_view provider, const C
   // 4. The ID token: signature, issuer, audience, times and this flow's nonce.
   auto claims = client->VerifyIdToken(answer->id_token, flow->nonce);
   if (!claims.ok()) {
-    Error failure = claims.error().code() == ErrorCode::kUnauthenticated
-                        ? Error(ErrorCode::kUnauthenticated,
-                                "the provider's answer could not be verified",
-                                claims.error().detail())
-                        : claims.error();
+    Error failure =
+        claims.error().code() == ErrorCode::kUnauthenticated
+            ? Error(ErrorCode::kUnauthenticated, "the provider's answer could not be verified",
+                    claims.error().detail())
+            : claims.error();
     return Fail(failure, provider, "id_token_invalid", ctx);
   }
 
@@ -269,8 +267,8 @@ Result<CallbackOutcome> OidcService::Callback(std::string_view provider, const C
   }
 
   // 6. The session, as a password login makes one.
-  auto grant = parts_.auth->SignInExternal(*account, {std::string(kFederatedAmr)}, "oidc",
-                                           provider, ctx);
+  auto grant =
+      parts_.auth->SignInExternal(*account, {std::string(kFederatedAmr)}, "oidc", provider, ctx);
   if (!grant.ok()) return Fail(grant.error(), provider, "session_refused", ctx, account->id);
   out.grant = std::move(*grant);
   return out;
@@ -287,9 +285,9 @@ Result<ProviderAccessToken> OidcService::ProviderToken(std::string_view account_
   if (!kept.ok()) return std::move(kept).error();
 
   const std::int64_t now = UnixSeconds(*parts_.clock);
-  const bool fresh = !kept->access_token.empty() &&
-                     (kept->access_expires_at == 0 ||
-                      kept->access_expires_at - now > kRefreshMargin);
+  const bool fresh =
+      !kept->access_token.empty() &&
+      (kept->access_expires_at == 0 || kept->access_expires_at - now > kRefreshMargin);
   if (fresh) return ProviderAccessToken{std::move(kept->access_token), kept->access_expires_at};
   if (kept->refresh_token.empty()) {
     return NotFound("no provider token is kept; sign in with the provider again");

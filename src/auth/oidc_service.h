@@ -88,16 +88,14 @@ class OidcService {
   // automatically, kFailedPrecondition when no account may be made, kUnavailable when the
   // provider cannot be reached.
   Result<CallbackOutcome> Callback(std::string_view provider, const CallbackParams& params,
-                            std::string_view pre_auth_cookie, const RequestContext& ctx);
+                                   std::string_view pre_auth_cookie, const RequestContext& ctx);
 
   // kNotFound when the account has no identity at the provider or no token is kept;
   // kUnauthenticated when the provider refused the refresh token.
-  Result<ProviderAccessToken> ProviderToken(std::string_view account_id,
-                                            std::string_view provider);
+  Result<ProviderAccessToken> ProviderToken(std::string_view account_id, std::string_view provider);
 
   Result<std::vector<Identity>> Linked(std::string_view account_id);
-  Status Unlink(std::string_view account_id, std::string_view provider,
-                const RequestContext& ctx);
+  Status Unlink(std::string_view account_id, std::string_view provider, const RequestContext& ctx);
 
  private:
   ProviderClient* Find(std::string_view id) const;

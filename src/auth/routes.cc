@@ -6,6 +6,7 @@
 
 #include "auth/oidc_routes.h"
 #include "auth/request_traits.h"
+#include "auth/route_support.h"
 #include "core/mask.h"
 #include "http/json_body.h"
 #include "http/problem.h"
@@ -19,43 +20,18 @@ using http::Response;
 using http::RouteParams;
 namespace json = boost::json;
 
-constexpr std::size_t kMaxUserAgentBytes = 256;
 constexpr std::size_t kMaxDisplayNameBytes = 100;
 
-struct Shared {
-  AuthService& service;
-  const TokenService& tokens;
-  audit::EventSink& events;
-  AuthRoutesOptions options;
-};
+using Shared = RouteShared;
 
-RequestContext ContextOf(const Request& req, const Shared& shared) {
-  RequestContext ctx;
-  ctx.request_id = req.request_id;
-  ctx.client_ip = req.client_ip;
-  ctx.user_agent = std::string(req.FindHeader("User-Agent").value_or("").substr(
-      0, kMaxUserAgentBytes));
-  ctx.fingerprint = DeviceFingerprint(req, shared.options.fingerprint_traits);
-  return ctx;
-}
-
-void NoStore(Response& response) {
-  // RFC 6749 section 5.1: token answers must not be cached anywhere.
-  response.AddHeader("Cache-Control", "no-store");
-  response.AddHeader("Pragma", "no-cache");
-}
-
-Response JsonAnswer(int status, const json::object& body) {
-  Response response = Response::Json(status, json::serialize(body));
-  NoStore(response);
-  return response;
-}
-
-Response Empty(int status) {
-  Response response;
-  response.status = status;
-  NoStore(response);
-  return response;
+Status CheckDisplayName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxDisplayNameBytes) {
+    return InvalidArgument("display_name must be 1 to 100 bytes");
+  }
+  for (unsigned char ch : name) {
+    if (ch < 0x20 || ch == 0x7f) return InvalidArgument("display_name has control characters");
+  }
+  return Ok();
 }
 
 // A 400 problem that names every violated password rule.
@@ -72,114 +48,14 @@ Response PolicyProblem(const Request& req, const Error& error, const PolicyFailu
   return response;
 }
 
-Result<json::object> ReadBody(const Request& req, const Shared& shared) {
-  http::JsonLimits limits;
-  limits.max_body_bytes = shared.options.max_body_bytes;
-  return http::ParseJsonObject(req, limits);
-}
-
-std::string_view Text(const json::object& body, std::string_view key) {
-  const json::value* v = body.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
-}
-
-Status CheckDisplayName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxDisplayNameBytes) {
-    return InvalidArgument("display_name must be 1 to 100 bytes");
-  }
-  for (unsigned char ch : name) {
-    if (ch < 0x20 || ch == 0x7f) return InvalidArgument("display_name has control characters");
-  }
-  return Ok();
-}
-
-// E.164: a '+' and 8 to 15 digits (ITU-T E.164 section 6).
-Status CheckPhone(std::string_view phone) {
-  if (phone.size() < 9 || phone.size() > 16 || phone[0] != '+') {
-    return InvalidArgument("phone must be in E.164 form, e.g. +14155552671");
-  }
-  for (char ch : phone.substr(1)) {
-    if (ch < '0' || ch > '9') return InvalidArgument("phone must be in E.164 form");
-  }
-  return Ok();
-}
-
-// The caller's principal from a bearer token or the session cookie. Cookie-authenticated
-// unsafe requests must come from an allowed origin (CSRF defence on top of SameSite).
-Result<Principal> Authenticated(const Request& req, const Shared& shared,
-                                const RequestContext& ctx) {
-  std::string token;
-  bool via_cookie = false;
-  if (auto bearer = BearerToken(req)) {
-    token = std::string(*bearer);
-  } else if (auto cookie = FindCookie(req, kSessionCookie)) {
-    token = std::move(*cookie);
-    via_cookie = true;
-  } else {
-    return Error(ErrorCode::kUnauthenticated, "authentication required");
-  }
-  if (via_cookie && IsUnsafeMethod(req.method) &&
-      !OriginAllowed(req, shared.options.allowed_origins, shared.options.own_origin)) {
-    return Error(ErrorCode::kPermissionDenied, "request origin not allowed",
-                 "cookie-authenticated unsafe request without an allowed Origin");
-  }
-  auto principal = shared.service.Authenticate(token, via_cookie, ctx);
-  if (!principal.ok() && principal.error().code() == ErrorCode::kUnauthenticated) {
-    audit::SecurityEvent event;
-    event.type = audit::EventType::kUnauthorizedAccess;
-    event.severity = audit::Severity::kLow;
-    event.request_id = ctx.request_id;
-    event.client_ip = ctx.client_ip;
-    event.reason = "invalid_token";
-    event.attributes = {{"path", req.path}, {"detail", principal.error().detail()}};
-    shared.events.Emit(event);
-  }
-  return principal;
-}
-
-// The per-account limit of the signed-in routes: "user:<account id>" under the protected
-// class. A refusal is a 429 with the same headers the gate sends for an address.
-Status CheckUserLimit(const Principal& principal, const Shared& shared, Response* refusal,
-                      const Request& req) {
-  if (shared.options.limiter == nullptr) return Ok();
-  const protect::RateLimitClass& cls = shared.options.user_class;
-  auto decision = shared.options.limiter->Check(cls, "user:" + principal.account_id);
-  if (!decision.ok()) return std::move(decision).error();
-  if (decision->allowed) return Ok();
-  *refusal = http::MakeStatusProblem(429, req.request_id);
-  const protect::AppliedLimit applied[] = {{&cls, *decision}};
-  for (auto& [name, value] : protect::RateLimitHeaders(applied)) {
-    refusal->AddHeader(std::move(name), std::move(value));
-  }
-  return Error(ErrorCode::kResourceExhausted, "rate limited");
-}
-
-// Authenticated, then the per-account limit. On a limit refusal `*refusal` is the answer.
-Result<Principal> SignedIn(const Request& req, const Shared& shared, const RequestContext& ctx,
-                           std::optional<Response>* refusal) {
-  auto principal = Authenticated(req, shared, ctx);
-  if (!principal.ok()) return principal;
-  Response limited;
-  Status s = CheckUserLimit(*principal, shared, &limited, req);
-  if (!s.ok()) {
-    if (s.error().code() == ErrorCode::kResourceExhausted) *refusal = std::move(limited);
-    return std::move(s).error();
-  }
-  return principal;
-}
-
-Response GrantAnswer(const TokenGrant& grant, const Shared& shared) {
-  json::object body;
-  body["access_token"] = grant.access.token;
-  body["token_type"] = "Bearer";
-  body["expires_in"] = shared.tokens.settings().access_ttl.count();
-  body["refresh_token"] = grant.refresh_token.reveal();
-  Response response = JsonAnswer(200, body);
-  response.AddHeader("Set-Cookie",
-                     SessionCookie(grant.access.token, shared.options.session_cookie_max_age));
-  response.AddHeader("Set-Cookie", RefreshCookie(grant.refresh_token.reveal(),
-                                                 shared.options.refresh_cookie_max_age));
-  return response;
+// 200 without a session: the client answers the challenge at POST /v1/auth/mfa/verify.
+Response ChallengeAnswer(const SecondFactorChallenge& challenge) {
+  json::array methods;
+  for (const std::string& m : challenge.methods) methods.emplace_back(m);
+  return JsonAnswer(200, json::object{{"mfa_required", true},
+                                      {"methods", std::move(methods)},
+                                      {"ticket", challenge.ticket.reveal()},
+                                      {"expires_in", challenge.expires_in.count()}});
 }
 
 Result<Response> Register(Request& req, const Shared& shared) {
@@ -235,9 +111,10 @@ Result<Response> Login(Request& req, const Shared& shared) {
   const RequestContext ctx = ContextOf(req, shared);
   const LoginGuard* guard = shared.options.login_guard;
   if (guard == nullptr) {
-    auto grant = shared.service.Login(email, Text(*body, "password"), ctx);
-    if (!grant.ok()) return std::move(grant).error();
-    return GrantAnswer(*grant, shared);
+    auto outcome = shared.service.Login(email, Text(*body, "password"), ctx);
+    if (!outcome.ok()) return std::move(outcome).error();
+    if (outcome->challenge) return ChallengeAnswer(*outcome->challenge);
+    return GrantAnswer(*outcome->grant, shared);
   }
 
   // The attempt is reserved before the password is checked, so parallel guesses cannot
@@ -245,17 +122,22 @@ Result<Response> Login(Request& req, const Shared& shared) {
   auto begun = guard->Begin(req, email, captcha);
   if (!begun.ok()) return std::move(begun).error();
   if (begun->refusal) return std::move(*begun->refusal);
-  auto grant = shared.service.Login(email, Text(*body, "password"), ctx);
-  if (!grant.ok()) {
-    if (grant.error().code() != ErrorCode::kUnauthenticated) {
+  auto outcome = shared.service.Login(email, Text(*body, "password"), ctx);
+  if (!outcome.ok()) {
+    if (outcome.error().code() != ErrorCode::kUnauthenticated) {
       guard->Abandoned(std::move(*begun->attempt));
-      return std::move(grant).error();
+      return std::move(outcome).error();
     }
     return guard->Failed(req, std::move(*begun->attempt), email, begun->account_key,
-                         grant.error());
+                         outcome.error());
+  }
+  if (outcome->challenge) {
+    // The password was right; the device becomes known only once the second factor is in.
+    GH_RETURN_IF_ERROR(guard->PasswordAccepted(std::move(*begun->attempt)));
+    return ChallengeAnswer(*outcome->challenge);
   }
   auto device_cookie = guard->Succeeded(std::move(*begun->attempt), begun->account_key);
-  Response response = GrantAnswer(*grant, shared);
+  Response response = GrantAnswer(*outcome->grant, shared);
   // The session stands even if the device cookie could not be made; the next login
   // makes one.
   if (device_cookie.ok()) response.AddHeader("Set-Cookie", std::move(*device_cookie));
@@ -304,7 +186,7 @@ Result<Response> Logout(Request& req, const Shared& shared) {
   if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   GH_RETURN_IF_ERROR(shared.service.Logout(*principal, ctx));
-  Response response = Empty(204);
+  Response response = EmptyAnswer(204);
   response.AddHeader("Set-Cookie", ClearSessionCookie());
   response.AddHeader("Set-Cookie", ClearRefreshCookie());
   return response;
@@ -319,7 +201,7 @@ Result<Response> Verify(Request& req, const Shared& shared) {
     if (!methods.empty()) methods += ',';
     methods += m;
   }
-  Response response = Empty(200);
+  Response response = EmptyAnswer(200);
   response.AddHeader("X-Auth-User", principal->account_id);
   response.AddHeader("X-Auth-Session", principal->session_id);
   response.AddHeader("X-Auth-Methods", methods);
@@ -345,7 +227,7 @@ Result<Response> ChangePassword(Request& req, const Shared& shared) {
     if (!failure.violations.empty()) return PolicyProblem(req, changed.error(), failure);
     return std::move(changed).error();
   }
-  return Empty(204);
+  return EmptyAnswer(204);
 }
 
 Result<Response> ListSessions(Request& req, const Shared& shared) {
@@ -376,7 +258,7 @@ Result<Response> RevokeSession(Request& req, const RouteParams& params, const Sh
   if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   GH_RETURN_IF_ERROR(shared.service.RevokeSession(*principal, params.Get("id").value_or("")));
-  return Empty(204);
+  return EmptyAnswer(204);
 }
 
 Result<Response> RevokeOthers(Request& req, const Shared& shared) {
@@ -395,6 +277,7 @@ Result<Response> RevokeOthers(Request& req, const Shared& shared) {
 void AddAuthRoutes(http::Router& router, AuthService& service, const TokenService& tokens,
                    audit::EventSink& events, AuthRoutesOptions options) {
   auto shared = std::make_shared<Shared>(Shared{service, tokens, events, std::move(options)});
+  if (shared->options.mfa != nullptr) AddMfaRoutes(router, shared, *shared->options.mfa);
   const http::RouteOptions offload{.offload = true, .rate_class = "auth"};
   const http::RouteOptions protected_offload{.offload = true, .rate_class = "protected"};
 

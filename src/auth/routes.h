@@ -14,10 +14,14 @@
 //   DELETE /v1/me/sessions/others   end all but the current one            200
 //   GET    /.well-known/jwks.json   public signing keys                    200
 //
+// With second factors (options.mfa), the routes of auth/mfa_routes.h too; login then answers
+// an account with a factor with {"mfa_required": true, "methods", "ticket"} and no session.
+//
 // Every answer of these routes carries `Cache-Control: no-store`.
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "audit/events.h"
@@ -29,6 +33,8 @@
 #include "protect/rate_limit.h"
 
 namespace gatehouse::auth {
+
+class MfaService;
 
 struct AuthRoutesOptions {
   // Run /v1/auth/verify inline on the I/O thread. Only when the shared state answers
@@ -51,10 +57,17 @@ struct AuthRoutesOptions {
   // Sign-in with OpenID providers (auth/oidc_routes.h); null: no such routes. Not owned.
   OidcService* oidc = nullptr;
   std::chrono::seconds pre_auth_cookie_max_age{600};
+  // Second factors; null: no MFA routes and password login alone. Not owned.
+  MfaService* mfa = nullptr;
 };
 
 // `service`, `tokens` and `events` must outlive the router.
 void AddAuthRoutes(http::Router& router, AuthService& service, const TokenService& tokens,
                    audit::EventSink& events, AuthRoutesOptions options);
+
+struct RouteShared;
+// The second-factor routes (auth/mfa_routes.cc); AddAuthRoutes calls it when options.mfa is
+// set.
+void AddMfaRoutes(http::Router& router, std::shared_ptr<const RouteShared> shared, MfaService& mfa);
 
 }  // namespace gatehouse::auth

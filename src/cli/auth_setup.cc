@@ -6,11 +6,15 @@
 #include "auth/auth_service.h"
 #include "auth/live_sessions.h"
 #include "auth/login_guard.h"
+#include "auth/mfa_repository.h"
+#include "auth/mfa_service.h"
 #include "auth/password_policy.h"
 #include "auth/routes.h"
 #include "auth/session_repository.h"
+#include "auth/sms_sender.h"
 #include "auth/token_service.h"
 #include "cli/oidc_setup.h"
+#include "auth/totp.h"
 #include "crypto/password.h"
 #include "protect/limits_config.h"
 
@@ -24,19 +28,72 @@ class Components final : public AuthComponents {
              auth::PasswordBlocklist blocklist)
       : accounts(store, keys, clock),
         sessions(store, keys, clock),
+        factors(store, keys, clock),
         live(state, clock, idle_timeout),
         tokens(std::move(tokens)),
         blocklist(std::move(blocklist)) {}
 
   auth::AccountRepository accounts;
   auth::SessionRepository sessions;
+  auth::MfaRepository factors;
   auth::LiveSessions live;
   auth::TokenService tokens;
   auth::PasswordBlocklist blocklist;
   std::unique_ptr<auth::AuthService> service;
   std::unique_ptr<auth::LoginGuard> login_guard;
   std::unique_ptr<OidcComponents> oidc;
+  std::unique_ptr<auth::HttpSmsSender> sms;
+  std::unique_ptr<auth::MfaService> mfa;
 };
+
+Result<auth::MfaSettings> MfaSettingsFrom(const core::MfaConfig& mfa) {
+  auth::MfaSettings settings;
+  settings.issuer = mfa.issuer;
+  auto algorithm = auth::ParseOtpAlgorithm(mfa.totp_algorithm);
+  if (!algorithm) return InvalidArgument("mfa.totp_algorithm: unknown algorithm");
+  settings.totp.algorithm = *algorithm;
+  settings.totp.digits = mfa.totp_digits;
+  settings.totp.period = mfa.totp_period;
+  settings.totp.window = mfa.totp_window;
+  settings.backup_code_count = mfa.backup_codes;
+  settings.ticket_ttl = mfa.ticket_ttl;
+  settings.sms_code_ttl = mfa.sms_code_ttl;
+  settings.sms_per_number_limit = mfa.sms_per_number_limit;
+  settings.sms_per_number_window = mfa.sms_per_number_window;
+  settings.sms_message = mfa.sms_message;
+  settings.sms_answer_wait = mfa.sms_answer_wait;
+  GH_RETURN_IF_ERROR(auth::ValidateMfaSettings(settings));
+  return settings;
+}
+
+// The SMS sender the [mfa] section describes; nullptr when SMS is off.
+Result<std::unique_ptr<auth::HttpSmsSender>> SmsSenderFrom(const core::MfaConfig& mfa) {
+  if (!mfa.sms_enabled) return std::unique_ptr<auth::HttpSmsSender>();
+  auth::SmsSenderOptions options;
+  if (mfa.sms_preset == "twilio") {
+    options = auth::TwilioSmsOptions(mfa.sms_twilio_account_sid, mfa.sms_from);
+    if (!mfa.sms_url.empty()) options.url = mfa.sms_url;
+  } else {
+    options.url = mfa.sms_url;
+    options.format =
+        mfa.sms_body_format == "json" ? auth::SmsBodyFormat::kJson : auth::SmsBodyFormat::kForm;
+    options.body_template = mfa.sms_body_template;
+    options.from = mfa.sms_from;
+  }
+  options.auth_header_name = mfa.sms_auth_header_name;
+  options.auth_header_value = mfa.sms_auth_header.value;
+  options.attempts = mfa.sms_attempts;
+  options.backoff = mfa.sms_retry_backoff;
+  options.http.connect_timeout = std::min(mfa.sms_timeout, std::chrono::milliseconds(3000));
+  options.http.total_timeout = mfa.sms_timeout;
+  options.http.ca_file = mfa.sms_ca_file;
+  options.http.pinned_public_keys = mfa.sms_pinned_public_keys;
+  options.http.verify_tls = mfa.sms_verify_tls;
+  options.http.allow_plain_http = mfa.sms_allow_plain_http;
+  auto sender = auth::HttpSmsSender::Create(std::move(options));
+  if (!sender.ok()) return std::move(sender).error().WithContext("mfa.sms");
+  return std::move(sender).value();
+}
 
 // "https://host[:port]" as browsers send it in Origin.
 std::string OwnOrigin(const core::ServerConfig& server) {
@@ -136,6 +193,20 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
   components->login_guard =
       std::make_unique<auth::LoginGuard>(std::move(guard_parts), *account_key);
   options.login_guard = components->login_guard.get();
+
+  // Second factors: the service decides at login whether a ticket replaces the session.
+  auto mfa_settings = MfaSettingsFrom(config.mfa);
+  if (!mfa_settings.ok()) return std::move(mfa_settings).error();
+  auto sms = SmsSenderFrom(config.mfa);
+  if (!sms.ok()) return std::move(sms).error();
+  components->sms = std::move(*sms);
+  auto code_key = keys.DeriveKey("mfa-codes", keys.current_version());
+  if (!code_key.ok()) return std::move(code_key).error();
+  components->mfa = std::make_unique<auth::MfaService>(
+      components->factors, components->accounts, state, events, clock, std::move(*mfa_settings),
+      *code_key, components->sms.get());
+  components->service->set_second_factors(components->mfa.get());
+  options.mfa = components->mfa.get();
 
   options.limiter = protect.limiter();
   if (const protect::RateLimitClass* cls = protect::FindClass(protect.classes(), "protected")) {

@@ -24,18 +24,13 @@ class Components final : public OidcComponents {
 
 }  // namespace
 
-Result<std::unique_ptr<OidcComponents>> SetUpOidc(const core::Config& config,
-                                                  store::Store& store,
-                                                  const crypto::KeyRing& keys,
-                                                  state::StateStore& state,
-                                                  audit::EventSink& events, const Clock& clock,
-                                                  auth::AccountRepository& accounts,
-                                                  auth::AuthService& auth,
-                                                  const std::string& own_origin) {
+Result<std::unique_ptr<OidcComponents>> SetUpOidc(
+    const core::Config& config, store::Store& store, const crypto::KeyRing& keys,
+    state::StateStore& state, audit::EventSink& events, const Clock& clock,
+    auth::AccountRepository& accounts, auth::AuthService& auth, const std::string& own_origin) {
   if (config.oidc.providers.empty()) return std::unique_ptr<OidcComponents>();
   const bool development = config.profile == core::Profile::kDevelopment;
-  auto components =
-      std::make_unique<Components>(store, keys, state, clock, config.oidc.flow_ttl);
+  auto components = std::make_unique<Components>(store, keys, state, clock, config.oidc.flow_ttl);
 
   auth::OidcParts parts;
   for (const core::OidcProviderConfig& provider : config.oidc.providers) {
@@ -60,10 +55,9 @@ Result<std::unique_ptr<OidcComponents>> SetUpOidc(const core::Config& config,
     settings.id_token_max_age = config.oidc.flow_ttl;
     settings.allow_loopback_http = development;
     parts.providers.emplace(
-        provider.id,
-        std::make_unique<auth::ProviderClient>(
-            provider, [raw](const http::OutboundRequest& r) { return raw->Send(r); }, clock,
-            settings));
+        provider.id, std::make_unique<auth::ProviderClient>(
+                         provider, [raw](const http::OutboundRequest& r) { return raw->Send(r); },
+                         clock, settings));
   }
   parts.flows = &components->flows;
   parts.identities = &components->identities;

@@ -28,13 +28,9 @@ class OidcComponents {
 
 // Every reference must outlive the returned object. `own_origin` is this service's
 // "https://host[:port]", always allowed as a return_to origin.
-Result<std::unique_ptr<OidcComponents>> SetUpOidc(const core::Config& config,
-                                                  store::Store& store,
-                                                  const crypto::KeyRing& keys,
-                                                  state::StateStore& state,
-                                                  audit::EventSink& events, const Clock& clock,
-                                                  auth::AccountRepository& accounts,
-                                                  auth::AuthService& auth,
-                                                  const std::string& own_origin);
+Result<std::unique_ptr<OidcComponents>> SetUpOidc(
+    const core::Config& config, store::Store& store, const crypto::KeyRing& keys,
+    state::StateStore& state, audit::EventSink& events, const Clock& clock,
+    auth::AccountRepository& accounts, auth::AuthService& auth, const std::string& own_origin);
 
 }  // namespace gatehouse::cli

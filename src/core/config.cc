@@ -397,6 +397,46 @@ void LoadSecret(const SecretSpec& spec, const std::map<std::string, std::string>
 
 // ---- checks across keys ----------------------------------------------------------------------
 
+// The SMS sender needs a complete description once it is on; an ambiguous or half-configured
+// sender refuses to start rather than fail at the first login.
+void CheckMfaKeys(const MfaConfig& mfa, Problems& problems) {
+  if (mfa.sms_message.find("${code}") == std::string::npos) {
+    problems.Add("mfa.sms_message: must contain ${code}");
+  }
+  if (!mfa.sms_enabled) return;
+  if (mfa.sms_preset == "twilio") {
+    if (mfa.sms_twilio_account_sid.empty()) {
+      problems.Add("mfa.sms_twilio_account_sid: required when mfa.sms_preset = \"twilio\"");
+    }
+    if (mfa.sms_from.empty()) {
+      problems.Add("mfa.sms_from: required when mfa.sms_preset = \"twilio\"");
+    }
+    if (!mfa.sms_body_template.empty()) {
+      problems.Add(
+          "mfa.sms_body_template: the twilio preset sets the body; leave it empty or use "
+          "mfa.sms_preset = \"custom\"");
+    }
+    if (!mfa.sms_auth_header.present()) {
+      problems.Add(
+          "mfa.sms_auth_header: required by the twilio preset (\"Basic base64(sid:token)\"); "
+          "set mfa.sms_auth_header_file or GATEHOUSE_MFA_SMS_AUTH_HEADER_FILE");
+    }
+    return;
+  }
+  if (mfa.sms_url.empty()) {
+    problems.Add("mfa.sms_url: required when mfa.sms_enabled = true");
+  }
+  if (mfa.sms_body_template.empty()) {
+    problems.Add("mfa.sms_body_template: required when mfa.sms_enabled = true");
+  } else if (mfa.sms_body_template.find("${to}") == std::string::npos ||
+             mfa.sms_body_template.find("${message}") == std::string::npos) {
+    problems.Add("mfa.sms_body_template: must contain ${to} and ${message}");
+  }
+  if (mfa.sms_url.starts_with("http://") && !mfa.sms_allow_plain_http) {
+    problems.Add("mfa.sms_url: must be https:// unless mfa.sms_allow_plain_http = true");
+  }
+}
+
 void CheckCrossKeys(const Config& config, Problems& problems) {
   const ServerConfig& server = config.server;
   if (server.tls && server.cert_file.empty()) {
@@ -429,6 +469,7 @@ void CheckCrossKeys(const Config& config, Problems& problems) {
     problems.Add("passwords.min_bytes: must not exceed passwords.max_bytes");
   }
   CheckOidcProviders(config, problems.errors);
+  CheckMfaKeys(config.mfa, problems);
 }
 
 std::string JoinLines(const std::vector<std::string>& lines) {

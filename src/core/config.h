@@ -263,11 +263,43 @@ struct OidcProviderConfig {
 struct OidcConfig {
   std::chrono::seconds flow_ttl{600};  // From start to callback.
   std::chrono::seconds discovery_ttl{3600};
-  std::chrono::seconds jwks_min_refresh{60};  // At most one key-set fetch per provider per.
+  std::chrono::seconds jwks_min_refresh{60};  // Least time between key-set reads.
   // Origins that return_to may name besides this service's own (comma-separated).
   std::string return_to_origins;
   std::string default_return_to = "/";
   std::vector<OidcProviderConfig> providers;
+};
+
+// Second factors (docs/mfa.md). SMS is off unless sms_enabled; its sender is an HTTP API.
+struct MfaConfig {
+  std::string issuer = "Gatehouse";     // Shown in authenticator apps.
+  std::string totp_algorithm = "SHA1";  // SHA1, SHA256 or SHA512.
+  unsigned totp_digits = 6;
+  std::chrono::seconds totp_period{30};
+  unsigned totp_window = 1;  // Steps accepted either side of the current one.
+  unsigned backup_codes = 10;
+  std::chrono::seconds ticket_ttl{300};
+  bool sms_enabled = false;
+  std::string sms_preset = "custom";     // "custom" or "twilio".
+  std::string sms_url;                   // custom: required; twilio: defaults to the API URL.
+  std::string sms_body_format = "form";  // "form" or "json".
+  std::string sms_body_template;         // ${to}, ${from}, ${message}; twilio: preset.
+  std::string sms_from;
+  std::string sms_twilio_account_sid;
+  std::string sms_auth_header_name = "Authorization";
+  SecretSetting sms_auth_header;  // The whole header value, e.g. "Basic ...".
+  std::string sms_message = "Your ${issuer} code is ${code}";
+  std::chrono::seconds sms_code_ttl{300};
+  unsigned sms_per_number_limit = 3;
+  std::chrono::seconds sms_per_number_window{900};
+  std::chrono::milliseconds sms_timeout{5000};
+  unsigned sms_attempts = 3;
+  std::chrono::milliseconds sms_retry_backoff{500};
+  std::chrono::milliseconds sms_answer_wait{10000};
+  std::filesystem::path sms_ca_file;
+  std::string sms_pinned_public_keys;
+  bool sms_verify_tls = true;         // production requires true.
+  bool sms_allow_plain_http = false;  // production requires false.
 };
 
 struct Config {
@@ -286,6 +318,7 @@ struct Config {
   BruteForceConfig brute_force;
   AdminConfig admin;
   OidcConfig oidc;
+  MfaConfig mfa;
 
   std::filesystem::path source_file;  // Absolute path of the TOML file loaded.
   // Problems that do not stop this profile (loose secret file modes outside production,

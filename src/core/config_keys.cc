@@ -295,6 +295,76 @@ std::string AnyHost(const std::string& text) {
   return {};
 }
 
+// The MFA issuer is the key URI's label prefix ("issuer:account"): printable, no colon.
+std::string CheckIssuer(const std::string& text) {
+  if (text.empty() || text.size() > 64) return "must be 1..64 characters";
+  for (unsigned char ch : text) {
+    if (ch < 0x20 || ch == 0x7f || ch == ':') return "must be printable and without ':'";
+  }
+  return {};
+}
+
+std::string CheckOtpAlgorithm(const std::string& text) {
+  if (text == "SHA1" || text == "SHA256" || text == "SHA512") return {};
+  return "must be \"SHA1\", \"SHA256\" or \"SHA512\"";
+}
+
+std::string CheckSmsPreset(const std::string& text) {
+  if (text == "custom" || text == "twilio") return {};
+  return "must be \"custom\" or \"twilio\"";
+}
+
+std::string CheckBodyFormat(const std::string& text) {
+  if (text == "form" || text == "json") return {};
+  return "must be \"form\" or \"json\"";
+}
+
+std::string CheckOptionalUrl(const std::string& text) {
+  if (text.empty() || text.starts_with("https://") || text.starts_with("http://")) {
+    for (unsigned char ch : text) {
+      if (ch < 0x21 || ch == 0x7f) return "must not contain spaces or control characters";
+    }
+    return {};
+  }
+  return "must be an https:// URL";
+}
+
+// Text that goes into a message or a request body: any printable text, at most 2048 bytes.
+std::string CheckTemplateText(const std::string& text) {
+  if (text.size() > 2048) return "must be at most 2048 bytes";
+  for (unsigned char ch : text) {
+    if (ch < 0x20 && ch != '\n' && ch != '\t') return "must not contain control characters";
+  }
+  return {};
+}
+
+std::string CheckHeaderName(const std::string& text) {
+  if (text.empty() || text.size() > 64) return "must be 1..64 characters";
+  for (unsigned char ch : text) {
+    if (!(std::isalnum(ch) != 0 || ch == '-' || ch == '_')) {
+      return "must be a header name (letters, digits, '-', '_')";
+    }
+  }
+  return {};
+}
+
+std::string CheckShortText(const std::string& text) {
+  if (text.size() > 128) return "must be at most 128 characters";
+  for (unsigned char ch : text) {
+    if (ch < 0x20 || ch == 0x7f) return "must not contain control characters";
+  }
+  return {};
+}
+
+std::string CheckPins(const std::string& text) {
+  for (unsigned char ch : text) {
+    if (!(std::isalnum(ch) != 0 || ch == '/' || ch == '+' || ch == '=' || ch == ';')) {
+      return "must be sha256//<base64> entries separated by ';'";
+    }
+  }
+  return {};
+}
+
 std::optional<RateLimitStrictness> ParseStrictness(std::string_view name) {
   for (auto s : {RateLimitStrictness::kRelaxed, RateLimitStrictness::kStandard,
                  RateLimitStrictness::kStrict}) {
@@ -584,6 +654,74 @@ std::vector<KeySpec> BuildKeySpecs() {
       "brute_force", "captcha_lifetime_s", 1, 3600,
       [](auto& c) -> auto& { return c.brute_force.captcha_lifetime; }));
 
+  specs.push_back(StringKey(
+      "mfa", "issuer", CheckIssuer, [](auto& c) -> auto& { return c.mfa.issuer; }));
+  specs.push_back(StringKey(
+      "mfa", "totp_algorithm", CheckOtpAlgorithm,
+      [](auto& c) -> auto& { return c.mfa.totp_algorithm; }));
+  specs.push_back(IntKey(
+      "mfa", "totp_digits", 6, 8, [](auto& c) -> auto& { return c.mfa.totp_digits; }));
+  specs.push_back(IntKey(
+      "mfa", "totp_period_s", 10, 300, [](auto& c) -> auto& { return c.mfa.totp_period; }));
+  specs.push_back(IntKey(
+      "mfa", "totp_window", 0, 10, [](auto& c) -> auto& { return c.mfa.totp_window; }));
+  specs.push_back(IntKey(
+      "mfa", "backup_codes", 1, 100, [](auto& c) -> auto& { return c.mfa.backup_codes; }));
+  specs.push_back(IntKey(
+      "mfa", "ticket_ttl_s", 30, 3600, [](auto& c) -> auto& { return c.mfa.ticket_ttl; }));
+  specs.push_back(BoolKey(
+      "mfa", "sms_enabled", [](auto& c) -> auto& { return c.mfa.sms_enabled; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_preset", CheckSmsPreset, [](auto& c) -> auto& { return c.mfa.sms_preset; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_url", CheckOptionalUrl, [](auto& c) -> auto& { return c.mfa.sms_url; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_body_format", CheckBodyFormat,
+      [](auto& c) -> auto& { return c.mfa.sms_body_format; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_body_template", CheckTemplateText,
+      [](auto& c) -> auto& { return c.mfa.sms_body_template; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_from", CheckShortText, [](auto& c) -> auto& { return c.mfa.sms_from; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_twilio_account_sid", CheckShortText,
+      [](auto& c) -> auto& { return c.mfa.sms_twilio_account_sid; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_auth_header_name", CheckHeaderName,
+      [](auto& c) -> auto& { return c.mfa.sms_auth_header_name; }));
+  specs.push_back(SecretFileKey(
+      "mfa", "sms_auth_header_file", "sms_auth_header",
+      [](auto& c) -> auto& { return c.mfa.sms_auth_header; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_message", CheckTemplateText, [](auto& c) -> auto& { return c.mfa.sms_message; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_code_ttl_s", 30, 3600, [](auto& c) -> auto& { return c.mfa.sms_code_ttl; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_per_number_limit", 1, 100,
+      [](auto& c) -> auto& { return c.mfa.sms_per_number_limit; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_per_number_window_s", 1, 24 * 3600,
+      [](auto& c) -> auto& { return c.mfa.sms_per_number_window; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_timeout_ms", 100, 60'000, [](auto& c) -> auto& { return c.mfa.sms_timeout; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_attempts", 1, 10, [](auto& c) -> auto& { return c.mfa.sms_attempts; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_retry_backoff_ms", 1, 60'000,
+      [](auto& c) -> auto& { return c.mfa.sms_retry_backoff; }));
+  specs.push_back(IntKey(
+      "mfa", "sms_answer_wait_ms", 0, 60'000,
+      [](auto& c) -> auto& { return c.mfa.sms_answer_wait; }));
+  specs.push_back(PathKey(
+      "mfa", "sms_ca_file", [](auto& c) -> auto& { return c.mfa.sms_ca_file; }));
+  specs.push_back(StringKey(
+      "mfa", "sms_pinned_public_keys", CheckPins,
+      [](auto& c) -> auto& { return c.mfa.sms_pinned_public_keys; }));
+  specs.push_back(BoolKey(
+      "mfa", "sms_verify_tls", [](auto& c) -> auto& { return c.mfa.sms_verify_tls; }));
+  specs.push_back(BoolKey(
+      "mfa", "sms_allow_plain_http", [](auto& c) -> auto& { return c.mfa.sms_allow_plain_http; }));
+
   specs.push_back(BoolKey("admin", "enabled", [](auto& c) -> auto& { return c.admin.enabled; }));
   specs.push_back(StringKey(
       "admin", "listen", AnyHost, [](auto& c) -> auto& { return c.admin.listen; }));
@@ -654,6 +792,8 @@ const std::vector<SecretSpec>& SecretSpecs() {
        [](const Config& c) -> const SecretSetting& { return c.store.postgres_url; }},
       {"admin", "token", [](Config& c) -> SecretSetting& { return c.admin.token; },
        [](const Config& c) -> const SecretSetting& { return c.admin.token; }},
+      {"mfa", "sms_auth_header", [](Config& c) -> SecretSetting& { return c.mfa.sms_auth_header; },
+       [](const Config& c) -> const SecretSetting& { return c.mfa.sms_auth_header; }},
   };
   return specs;
 }
@@ -661,7 +801,7 @@ const std::vector<SecretSpec>& SecretSpecs() {
 const std::vector<std::string_view>& Sections() {
   static const std::vector<std::string_view> sections = {
       "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
-      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "oidc"};
+      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "mfa", "oidc"};
   return sections;
 }
 

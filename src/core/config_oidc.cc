@@ -140,10 +140,10 @@ void ReadProvider(const toml::table& table, std::size_t index, const Origin& ori
 
     if (key == "id") continue;
     if (key == "client_secret") {
-      errors.push_back(label + ": secrets may not be written in the config file; use "
-                               "client_secret_file or " +
-                       OidcSecretVar(p.id.empty() ? "<id>" : p.id) + "[_FILE]" +
-                       AtLineOf(node));
+      errors.push_back(label +
+                       ": secrets may not be written in the config file; use "
+                       "client_secret_file or " +
+                       OidcSecretVar(p.id.empty() ? "<id>" : p.id) + "[_FILE]" + AtLineOf(node));
     } else if (key == "preset") {
       if (text(p.preset) && p.preset != "google") check("must be \"google\" or absent");
     } else if (key == "issuer") {
@@ -255,8 +255,9 @@ void CheckOidcProviders(const Config& config, std::vector<std::string>& errors) 
   for (const OidcProviderConfig& p : config.oidc.providers) {
     if (p.id.empty() || p.client_secret.present()) continue;
     const std::string var = OidcSecretVar(p.id);
-    errors.push_back(OidcProviderPath(p) + ".client_secret: missing; set client_secret_file in "
-                                           "its table, " +
+    errors.push_back(OidcProviderPath(p) +
+                     ".client_secret: missing; set client_secret_file in "
+                     "its table, " +
                      var + "_FILE or " + var);
   }
 }

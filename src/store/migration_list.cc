@@ -102,6 +102,32 @@ std::span<const Migration> BuiltinMigrations() {
                "CREATE INDEX protect_blocks_by_until ON protect_blocks (until_ms)"},
       },
       {
+          .version = 5,
+          .name = "mfa_factors_and_backup_codes",
+          // Second factors (auth/mfa_repository.h). secret_enc is an envelope bound to the
+          // row (id, account, kind): the TOTP secret, or the phone number for SMS. One row
+          // per account and kind, pending until confirmed with a code. Backup codes are
+          // stored only as SHA-256 hashes; used_at marks a spent one. Version 6 belongs to
+          // the API-key work, which may land first.
+          .statements =
+              {"CREATE TABLE mfa_factors ("
+               " id TEXT PRIMARY KEY,"
+               " account_id TEXT NOT NULL,"
+               " kind TEXT NOT NULL CHECK (kind IN ('totp', 'sms')),"
+               " state TEXT NOT NULL CHECK (state IN ('pending', 'active')),"
+               " secret_enc TEXT NOT NULL,"
+               " created_at BIGINT NOT NULL,"
+               " confirmed_at BIGINT,"
+               " last_used_at BIGINT,"
+               " UNIQUE (account_id, kind))",
+               "CREATE TABLE mfa_backup_codes ("
+               " code_hash TEXT PRIMARY KEY,"
+               " account_id TEXT NOT NULL,"
+               " created_at BIGINT NOT NULL,"
+               " used_at BIGINT)",
+               "CREATE INDEX mfa_backup_codes_by_account ON mfa_backup_codes (account_id)"},
+      },
+      {
           .version = 7,
           .name = "oidc_identities",
           // Provider identities linked to accounts (auth/identity_repository.h). The

@@ -64,10 +64,13 @@ std::optional<Grant> GrantOf(const std::optional<HttpResponse>& response) {
   return Grant{std::string(access->as_string()), std::string(refresh->as_string())};
 }
 
-json::object JwtHeader(std::string_view token) {
+namespace {
+
+// One dot-separated part of a compact JWS, decoded as a JSON object.
+json::object JwtPart(std::string_view part) {
   // base64url (RFC 4648 section 5) without padding: map to the standard alphabet, pad,
   // and let OpenSSL decode.
-  std::string b64(token.substr(0, token.find('.')));
+  std::string b64(part);
   for (char& c : b64) {
     if (c == '-') c = '+';
     if (c == '_') c = '/';
@@ -78,7 +81,7 @@ json::object JwtHeader(std::string_view token) {
                           reinterpret_cast<const unsigned char*>(b64.data()),
                           static_cast<int>(b64.size()));
   if (n < 0) {
-    ADD_FAILURE() << "token header is not base64url";
+    ADD_FAILURE() << "token part is not base64url";
     return {};
   }
   // EVP_DecodeBlock counts the padding as zero bytes; they are not part of the JSON.
@@ -87,10 +90,24 @@ json::object JwtHeader(std::string_view token) {
   boost::system::error_code ec;
   json::value parsed = json::parse(decoded, ec);
   if (ec || !parsed.is_object()) {
-    ADD_FAILURE() << "token header is not a JSON object";
+    ADD_FAILURE() << "token part is not a JSON object";
     return {};
   }
   return parsed.as_object();
+}
+
+}  // namespace
+
+json::object JwtHeader(std::string_view token) { return JwtPart(token.substr(0, token.find('.'))); }
+
+json::object JwtPayload(std::string_view token) {
+  const std::size_t first = token.find('.');
+  if (first == std::string_view::npos) {
+    ADD_FAILURE() << "not a compact JWS";
+    return {};
+  }
+  const std::size_t second = token.find('.', first + 1);
+  return JwtPart(token.substr(first + 1, second - first - 1));
 }
 
 json::object JsonBody(const HttpResponse& response) {

@@ -42,6 +42,8 @@ std::optional<Grant> GrantOf(const std::optional<HttpResponse>& response);
 // The decoded JOSE header of a compact JWS (its first part); empty (and the test fails)
 // when it does not decode to a JSON object.
 boost::json::object JwtHeader(std::string_view token);
+// The decoded claims of a compact JWS (its second part), likewise.
+boost::json::object JwtPayload(std::string_view token);
 
 // The body as a JSON object; an empty object (and the test fails) if it is not one.
 boost::json::object JsonBody(const HttpResponse& response);

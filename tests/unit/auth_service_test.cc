@@ -103,9 +103,10 @@ class AuthServiceTest : public ::testing::Test {
   }
 
   TokenGrant MustLogin(std::string fingerprint = "fp-laptop") {
-    auto grant = service_->Login(kEmail, kPassword, Ctx(std::move(fingerprint)));
-    EXPECT_TRUE(grant.ok()) << grant.error().message() << " " << grant.error().detail();
-    return std::move(*grant);
+    auto outcome = service_->Login(kEmail, kPassword, Ctx(std::move(fingerprint)));
+    EXPECT_TRUE(outcome.ok()) << outcome.error().message() << " " << outcome.error().detail();
+    EXPECT_TRUE(outcome->grant.has_value());
+    return std::move(*outcome->grant);
   }
 
   Result<Principal> Check(const TokenGrant& grant, std::string fingerprint = "fp-laptop") {
@@ -343,12 +344,12 @@ TEST_F(AuthServiceTest, SessionsAreListedAndRevokedPerAccount) {
                                  Ctx(), nullptr)
                   .ok());
   auto grace = service_->Login("grace@example.org", kPassword, Ctx());
-  ASSERT_TRUE(grace.ok());
+  ASSERT_TRUE(grace.ok() && grace->grant);
   // Another account's session is "not found", exactly like an unknown id.
-  auto foreign = service_->RevokeSession(*principal, grace->session_id);
+  auto foreign = service_->RevokeSession(*principal, grace->grant->session_id);
   ASSERT_FALSE(foreign.ok());
   EXPECT_EQ(foreign.error().code(), ErrorCode::kNotFound);
-  EXPECT_TRUE(Check(*grace).ok());
+  EXPECT_TRUE(Check(*grace->grant).ok());
 
   ASSERT_TRUE(service_->RevokeSession(*principal, b.session_id).ok());
   EXPECT_FALSE(Check(b).ok());

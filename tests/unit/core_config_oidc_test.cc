@@ -91,15 +91,17 @@ redirect_uri = "https://auth.example.com/v1/auth/oidc/corp-sso/callback"
     EXPECT_EQ(warning.find("CORP_SSO"), std::string::npos) << warning;
   }
 
-  auto from_file = Load(without_file, {{"GATEHOUSE_OIDC_CORP_SSO_CLIENT_SECRET_FILE",
-                                        (dir_ / "google.secret").string()}});
+  auto from_file =
+      Load(without_file,
+           {{"GATEHOUSE_OIDC_CORP_SSO_CLIENT_SECRET_FILE", (dir_ / "google.secret").string()}});
   ASSERT_TRUE(from_file.ok()) << from_file.error().detail();
   EXPECT_EQ(from_file->oidc.providers[0].client_secret.value.reveal(), kClientSecret);
 
-  EXPECT_NE(Problems(without_file).find("oidc.providers[corp-sso].client_secret: missing; set "
-                                        "client_secret_file in its table, "
-                                        "GATEHOUSE_OIDC_CORP_SSO_CLIENT_SECRET_FILE or "
-                                        "GATEHOUSE_OIDC_CORP_SSO_CLIENT_SECRET"),
+  EXPECT_NE(Problems(without_file)
+                .find("oidc.providers[corp-sso].client_secret: missing; set "
+                      "client_secret_file in its table, "
+                      "GATEHOUSE_OIDC_CORP_SSO_CLIENT_SECRET_FILE or "
+                      "GATEHOUSE_OIDC_CORP_SSO_CLIENT_SECRET"),
             std::string::npos);
 }
 
@@ -138,8 +140,9 @@ TEST_F(OidcConfigTest, UnknownPresetIsNamed) {
 }
 
 TEST_F(OidcConfigTest, RequiredSettingsAndTheirForms) {
-  EXPECT_NE(Problems("[[oidc.providers]]\nclient_id = \"x\"\n").find("oidc.providers[#1].id: "
-                                                                     "missing"),
+  EXPECT_NE(Problems("[[oidc.providers]]\nclient_id = \"x\"\n")
+                .find("oidc.providers[#1].id: "
+                      "missing"),
             std::string::npos);
   EXPECT_NE(Problems("[[oidc.providers]]\nid = \"Google\"\n")
                 .find("oidc.providers[#1].id: must be 1..32 of [a-z0-9_-]"),
@@ -158,8 +161,9 @@ client_id = "gatehouse"
 client_secret_file = "google.secret"
 redirect_uri = "https://auth.example.com/v1/auth/oidc/google/callback"
 )";
-  EXPECT_NE(Problems(wrong_path).find("oidc.providers[corp].redirect_uri: its path must be "
-                                      "/v1/auth/oidc/corp/callback"),
+  EXPECT_NE(Problems(wrong_path)
+                .find("oidc.providers[corp].redirect_uri: its path must be "
+                      "/v1/auth/oidc/corp/callback"),
             std::string::npos);
   EXPECT_NE(Problems(std::string(kGoogle) + std::string(kGoogle))
                 .find("oidc.providers[google].id: used by another provider"),

@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/config_keys.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -516,9 +517,20 @@ INSTANTIATE_TEST_SUITE_P(
         ProblemCase{"ShortPreviousHmac",
                     [](Config& c) { c.tokens.previous_hmac_secret.value = Secret("short"); },
                     "tokens.previous_hmac_secret: must be at least 32 bytes (has 5)", true},
-        ProblemCase{"RedisPasswordMissing",
-                    [](Config& c) { c.state.driver = StateDriver::kRedis; },
-                    "state.redis_password: missing", true}),
+        ProblemCase{"RedisPasswordMissing", [](Config& c) { c.state.driver = StateDriver::kRedis; },
+                    "state.redis_password: missing", true},
+        ProblemCase{"SmsWithoutTlsVerification",
+                    [](Config& c) {
+                      c.mfa.sms_enabled = true;
+                      c.mfa.sms_verify_tls = false;
+                    },
+                    "mfa.sms_verify_tls:", false},
+        ProblemCase{"SmsOverPlainHttp",
+                    [](Config& c) {
+                      c.mfa.sms_enabled = true;
+                      c.mfa.sms_allow_plain_http = true;
+                    },
+                    "mfa.sms_allow_plain_http:", false}),
     [](const testing::TestParamInfo<ProblemCase>& info) { return info.param.name; });
 
 TEST(ProfileRules, WeakSecretList) {
@@ -719,6 +731,109 @@ TEST(ConfigAuthKeys, AsymmetricAlgorithmNeedsASigningKey) {
   auto config = LoadConfig(file, {});
   ASSERT_FALSE(config.ok());
   EXPECT_TRUE(HasProblemStartingWith(ConfigProblems(config.error()), "tokens.signing_key:"));
+}
+
+}  // namespace
+}  // namespace gatehouse::core
+
+namespace gatehouse::core {
+namespace {
+
+TEST(ConfigMfaKeys, ReadsTheMfaSection) {
+  TempDir dir;
+  dir.Write("sms.header", "Basic QUMxMjM6c2VjcmV0\n");
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[mfa]
+issuer = "Acme Login"
+totp_algorithm = "SHA256"
+totp_digits = 8
+totp_period_s = 60
+totp_window = 2
+backup_codes = 12
+sms_enabled = true
+sms_preset = "twilio"
+sms_twilio_account_sid = "AC123"
+sms_from = "+15005550006"
+sms_auth_header_file = "sms.header"
+sms_attempts = 4
+)");
+  auto config = LoadConfig(file, {{"GATEHOUSE_CRYPTO_MASTER_KEY", std::string(kMasterKey)}});
+  ASSERT_TRUE(config.ok()) << Detail(config);
+  EXPECT_EQ(config->mfa.issuer, "Acme Login");
+  EXPECT_EQ(config->mfa.totp_algorithm, "SHA256");
+  EXPECT_EQ(config->mfa.totp_digits, 8u);
+  EXPECT_EQ(config->mfa.totp_period, std::chrono::seconds(60));
+  EXPECT_EQ(config->mfa.totp_window, 2u);
+  EXPECT_EQ(config->mfa.backup_codes, 12u);
+  EXPECT_TRUE(config->mfa.sms_enabled);
+  EXPECT_EQ(config->mfa.sms_auth_header.value.reveal(), "Basic QUMxMjM6c2VjcmV0");
+  EXPECT_EQ(config->mfa.sms_attempts, 4u);
+  // The credential never shows in the rendering.
+  EXPECT_EQ(RenderMasked(*config).find("QUMxMjM6"), std::string::npos);
+}
+
+TEST(ConfigMfaKeys, DefaultsMatchTheIssue) {
+  Config config = DefaultConfig(Profile::kDevelopment);
+  EXPECT_EQ(config.mfa.issuer, "Gatehouse");
+  EXPECT_EQ(config.mfa.totp_algorithm, "SHA1");
+  EXPECT_EQ(config.mfa.totp_digits, 6u);
+  EXPECT_EQ(config.mfa.totp_period, std::chrono::seconds(30));
+  EXPECT_EQ(config.mfa.totp_window, 1u);
+  EXPECT_EQ(config.mfa.backup_codes, 10u);
+  EXPECT_EQ(config.mfa.ticket_ttl, std::chrono::seconds(300));
+  EXPECT_EQ(config.mfa.sms_code_ttl, std::chrono::seconds(300));
+  EXPECT_FALSE(config.mfa.sms_enabled);
+}
+
+TEST(ConfigMfaKeys, RefusesBadValuesAndHalfConfiguredSenders) {
+  TempDir dir;
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[mfa]
+issuer = "Bad:Issuer"
+totp_algorithm = "MD5"
+totp_digits = 9
+sms_enabled = true
+sms_url = "http://sms.example/send"
+sms_body_template = "To=${to}"
+sms_message = "no placeholder"
+)");
+  auto config = LoadConfig(file, {{"GATEHOUSE_CRYPTO_MASTER_KEY", std::string(kMasterKey)}});
+  ASSERT_FALSE(config.ok());
+  const std::vector<std::string> problems = ConfigProblems(config.error());
+  for (std::string_view prefix :
+       {"mfa.issuer:", "mfa.totp_algorithm:", "mfa.totp_digits:", "mfa.sms_url: must be https",
+        "mfa.sms_body_template: must contain", "mfa.sms_message: must contain"}) {
+    EXPECT_TRUE(HasProblemStartingWith(problems, prefix)) << prefix << "\n"
+                                                          << config.error().detail();
+  }
+}
+
+TEST(ConfigMfaKeys, TwilioPresetNeedsItsAccountAndCredential) {
+  TempDir dir;
+  auto file =
+      dir.Write("gatehouse.toml",
+                std::string(kMinimal) + "[mfa]\nsms_enabled = true\nsms_preset = \"twilio\"\n");
+  auto config = LoadConfig(file, {{"GATEHOUSE_CRYPTO_MASTER_KEY", std::string(kMasterKey)}});
+  ASSERT_FALSE(config.ok());
+  const std::vector<std::string> problems = ConfigProblems(config.error());
+  EXPECT_TRUE(HasProblemStartingWith(problems, "mfa.sms_twilio_account_sid: required"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "mfa.sms_from: required"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "mfa.sms_auth_header: required"));
+}
+
+TEST(ConfigMfaKeys, TheSampleFileDocumentsEveryMfaKey) {
+  const std::string sample = ReadFile(SampleConfig());
+  const std::size_t section = sample.find("\n[mfa]\n");
+  ASSERT_NE(section, std::string::npos);
+  const std::string text = sample.substr(section);
+  for (const auto& spec : config_internal::KeySpecs()) {
+    if (spec.section != "mfa") continue;
+    const std::string key(spec.key);
+    // Written as `key = ...` or, for optional secrets, as a commented `# key = ...`.
+    EXPECT_TRUE(text.find("\n" + key + " = ") != std::string::npos ||
+                text.find("\n# " + key + " = ") != std::string::npos)
+        << key;
+  }
 }
 
 }  // namespace
