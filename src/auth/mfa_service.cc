@@ -27,6 +27,7 @@ constexpr std::string_view kBackupAlphabet = "abcdefghijklmnopqrstuvwxyz234567";
 constexpr unsigned kSmsDigits = 6;
 constexpr std::string_view kLoginPurpose = "login";
 constexpr std::string_view kEnrolPurpose = "enrol";
+constexpr int kMaxSmsWaiters = 1;
 
 Error InvalidTicket(std::string detail) {
   return Error(ErrorCode::kUnauthenticated, "invalid or expired ticket", std::move(detail));
@@ -518,7 +519,16 @@ Result<SmsDispatch> MfaService::Dispatch(std::string_view purpose, std::string_v
     return Unavailable("text messages cannot be sent right now; try again later",
                        "SMS sender queue full or stopping");
   }
-  if (outcome.wait_for(settings_.sms_answer_wait) != std::future_status::ready) {
+  // At most one request worker waits for a provider at a time: a slow provider must not
+  // pin the whole pool. The others answer "queued" at once; their failures are still logged.
+  if (sms_waiters_.fetch_add(1) >= kMaxSmsWaiters) {
+    sms_waiters_.fetch_sub(1);
+    dispatch.state = SmsDispatch::State::kQueued;
+    return dispatch;
+  }
+  const bool ready = outcome.wait_for(settings_.sms_answer_wait) == std::future_status::ready;
+  sms_waiters_.fetch_sub(1);
+  if (!ready) {
     dispatch.state = SmsDispatch::State::kQueued;
     return dispatch;
   }

@@ -27,6 +27,7 @@
 // sms_answer_wait for the sender's outcome. Run them on the worker pool.
 // Thread safety: all members may be called concurrently.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -59,7 +60,8 @@ struct MfaSettings {
   std::chrono::seconds sms_per_number_window{900};
   // The message; ${code} (required) and ${issuer} are replaced.
   std::string sms_message = "Your ${issuer} code is ${code}";
-  // How long a request waits for the sender's outcome before answering "queued".
+  // How long a request waits for the sender's outcome before answering "queued". Only one
+  // request waits at a time; while one does, others answer "queued" at once.
   std::chrono::milliseconds sms_answer_wait{10000};
 };
 
@@ -227,6 +229,7 @@ class MfaService final : public SecondFactorGate {
   MfaSettings settings_;
   crypto::HmacSha256Keyed code_key_;
   SmsSender* sms_;
+  std::atomic<int> sms_waiters_{0};  // Request workers waiting for a delivery outcome.
 };
 
 }  // namespace gatehouse::auth

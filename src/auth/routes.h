@@ -14,7 +14,7 @@
 //   DELETE /v1/me/sessions/others   end all but the current one            200
 //   GET    /.well-known/jwks.json   public signing keys                    200
 //
-// With second factors (options.mfa), the routes of auth/mfa_routes.h too; login then answers
+// With second factors (options.mfa), the routes of auth/mfa_routes.cc too; login then answers
 // an account with a factor with {"mfa_required": true, "methods", "ticket"} and no session.
 //
 // Every answer of these routes carries `Cache-Control: no-store`.

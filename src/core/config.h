@@ -298,8 +298,8 @@ struct MfaConfig {
   std::chrono::milliseconds sms_answer_wait{10000};
   std::filesystem::path sms_ca_file;
   std::string sms_pinned_public_keys;
-  bool sms_verify_tls = true;         // production requires true.
-  bool sms_allow_plain_http = false;  // production requires false.
+  bool sms_verify_tls = true;         // staging and production require true.
+  bool sms_allow_plain_http = false;  // staging and production require false.
 };
 
 struct Config {

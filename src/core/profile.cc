@@ -146,14 +146,15 @@ std::vector<Finding> Evaluate(const Config& config) {
       findings.push_back({Severity::kStagingWarning, path + ": is a well-known weak value"});
     }
   }
-  // The SMS provider receives every login code: its connection must be verified TLS.
+  // The SMS provider receives every login code: its connection must be verified TLS
+  // everywhere but on a developer's machine, so staging refuses these too.
   if (config.mfa.sms_enabled && !config.mfa.sms_verify_tls) {
-    findings.push_back({Severity::kStagingWarning,
+    findings.push_back({Severity::kStagingError,
                         "mfa.sms_verify_tls: must be true; login codes would go to an "
                         "unverified peer"});
   }
   if (config.mfa.sms_enabled && config.mfa.sms_allow_plain_http) {
-    findings.push_back({Severity::kStagingWarning,
+    findings.push_back({Severity::kStagingError,
                         "mfa.sms_allow_plain_http: must be false; login codes would cross the "
                         "network in clear text"});
   }

@@ -261,10 +261,13 @@ for (const totp of CONFIGS) {
 
       // The next step's code: the current step was spent by the confirmation, and the
       // server accepts one step ahead.
+      // oathtool gets everything from the URI alone, as an app scanning the QR code would.
+      const uri = new URL(enrolment.otpauth_uri);
       const next = Math.floor(Date.now() / 1000) + totp.period;
-      const code = execFileSync('oathtool', [`--totp=${totp.algorithm}`,
-        `--digits=${totp.digits}`, `--time-step-size=${totp.period}s`, '--base32',
-        `--now=@${next}`, enrolment.secret], { encoding: 'utf8' }).trim();
+      const code = execFileSync('oathtool', [`--totp=${uri.searchParams.get('algorithm')}`,
+        `--digits=${uri.searchParams.get('digits')}`,
+        `--time-step-size=${uri.searchParams.get('period')}s`, '--base32', `--now=@${next}`,
+        uri.searchParams.get('secret')], { encoding: 'utf8' }).trim();
       assert.equal(code.length, totp.digits);
       // otpauth agrees with oathtool on that code.
       assert.equal(app.generate({ timestamp: next * 1000 }), code);

@@ -19,6 +19,8 @@ TEST(EventTypeName, NamesMatchTheDesign) {
   EXPECT_EQ(EventTypeName(EventType::kUnauthorizedAccess), "unauthorized_access");
   EXPECT_EQ(EventTypeName(EventType::kDataAccess), "data_access");
   EXPECT_EQ(EventTypeName(EventType::kPrivilegeEscalation), "privilege_escalation");
+  EXPECT_EQ(EventTypeName(EventType::kMfaChange), "mfa_change");
+  EXPECT_EQ(EventTypeName(EventType::kBackupCodeUse), "backup_code_use");
 }
 
 class LogEventSinkTest : public ::testing::Test {

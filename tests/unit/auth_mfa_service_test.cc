@@ -35,6 +35,10 @@ class FakeSms final : public SmsSender {
   bool Send(SmsMessage message, Done done) override {
     if (refuse) return false;
     sent.push_back({message.to, std::string(message.text.reveal())});
+    if (hold) {
+      held.push_back(std::move(done));
+      return true;
+    }
     done(fail ? Unavailable("the text message could not be delivered", "provider answered 500")
               : Ok());
     return true;
@@ -47,6 +51,8 @@ class FakeSms final : public SmsSender {
   std::vector<std::pair<std::string, std::string>> sent;
   bool fail = false;
   bool refuse = false;
+  bool hold = false;  // Keep the outcome back, like a provider still being retried.
+  std::vector<Done> held;
 };
 
 class MfaServiceTest : public ::testing::Test {
@@ -563,6 +569,18 @@ TEST_F(MfaServiceTest, ADeliveryFailureIsAnsweredAndLeavesNoCode) {
   EXPECT_FALSE(*state_->Exists("mfa:sms:enrol:" + ada_));
   sms_.refuse = true;
   EXPECT_EQ(mfa_->BeginSms(ada_, "+14155552671", Ctx()).error().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(MfaServiceTest, AProviderStillBeingTriedIsAnsweredQueued) {
+  settings_.sms_answer_wait = std::chrono::milliseconds(0);
+  MakeService(&sms_);
+  sms_.hold = true;
+  auto dispatch = mfa_->BeginSms(ada_, "+14155552671", Ctx());
+  ASSERT_TRUE(dispatch.ok());
+  EXPECT_EQ(dispatch->state, SmsDispatch::State::kQueued);
+  // The code stays valid: the text may still arrive.
+  sms_.held.back()(Ok());
+  EXPECT_TRUE(mfa_->ConfirmSms(ada_, sms_.LastCode(), Ctx()).ok());
 }
 
 TEST_F(MfaServiceTest, WithoutASenderSmsIsNotAvailable) {

@@ -524,13 +524,13 @@ INSTANTIATE_TEST_SUITE_P(
                       c.mfa.sms_enabled = true;
                       c.mfa.sms_verify_tls = false;
                     },
-                    "mfa.sms_verify_tls:", false},
+                    "mfa.sms_verify_tls:", true},
         ProblemCase{"SmsOverPlainHttp",
                     [](Config& c) {
                       c.mfa.sms_enabled = true;
                       c.mfa.sms_allow_plain_http = true;
                     },
-                    "mfa.sms_allow_plain_http:", false}),
+                    "mfa.sms_allow_plain_http:", true}),
     [](const testing::TestParamInfo<ProblemCase>& info) { return info.param.name; });
 
 TEST(ProfileRules, WeakSecretList) {

@@ -208,7 +208,8 @@ inline Status DropTestTables(Store& store) {
   for (const char* table : {"child", "parent", "items", "kv", "counter", "gatehouse_meta",
                             "schema_migrations", "mig_a", "mig_b", "mig_c", "mig_blob",
                             "accounts", "sessions", "refresh_tokens", "ip_rules",
-                            "protect_blocks", "oidc_identities"}) {
+                            "protect_blocks", "mfa_factors", "mfa_backup_codes",
+                            "oidc_identities"}) {
     GH_RETURN_IF_ERROR(store.Execute(std::string("DROP TABLE IF EXISTS ") + table));
   }
   return Ok();
