@@ -129,8 +129,9 @@ Status ReturnToPolicy::Check(std::string_view return_to) const {
   if (return_to.empty() || return_to.size() > kMaxReturnTo) return refused;
   for (unsigned char ch : return_to) {
     // Browsers drop tabs and newlines and treat '\' as '/', which turns "/\evil" into a
-    // link to another host; none of them has a place in a return address.
-    if (ch < 0x21 || ch > 0x7e || ch == '\\') return refused;
+    // link to another host; none of them has a place in a return address. The fragment is
+    // the sign-in's own (it can carry a second-factor ticket).
+    if (ch < 0x21 || ch > 0x7e || ch == '\\' || ch == '#') return refused;
   }
   if (return_to[0] == '/') {
     // "//host/..." is a network-path reference: another origin.

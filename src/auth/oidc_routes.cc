@@ -103,10 +103,24 @@ Result<Response> Callback(Request& req, const RouteParams& params, OidcService& 
   // 303: the browser follows with a GET whatever method brought it here.
   Response response;
   response.status = 303;
-  response.AddHeader("Location", signed_in->return_to);
   response.AddHeader("Set-Cookie", ClearPreAuthCookie());
-  if (!signed_in->linked) {
-    const TokenGrant& grant = signed_in->grant;
+  if (signed_in->challenge) {
+    // The second factor comes first. The ticket rides in the fragment, which browsers never
+    // send to a server or put in a Referer; the page at return_to reads it and posts it to
+    // /v1/auth/mfa/verify with the code. It is single use, short-lived and bound to this
+    // device.
+    const SecondFactorChallenge& challenge = *signed_in->challenge;
+    std::string methods;
+    for (const std::string& m : challenge.methods) methods += (methods.empty() ? "" : ",") + m;
+    response.AddHeader("Location",
+                       signed_in->return_to + "#mfa_required=true&mfa_ticket=" +
+                           std::string(challenge.ticket.reveal()) + "&mfa_methods=" + methods +
+                           "&expires_in=" + std::to_string(challenge.expires_in.count()));
+  } else {
+    response.AddHeader("Location", signed_in->return_to);
+  }
+  if (signed_in->grant) {
+    const TokenGrant& grant = *signed_in->grant;
     response.AddHeader("Set-Cookie",
                        SessionCookie(grant.access.token, hooks.session_cookie_max_age));
     response.AddHeader("Set-Cookie",

@@ -266,11 +266,14 @@ Result<CallbackOutcome> OidcService::Callback(std::string_view provider,
     return out;
   }
 
-  // 6. The session, as a password login makes one.
-  auto grant =
+  // 6. The session, as a password login makes one, or first the second factor.
+  auto signed_in =
       parts_.auth->SignInExternal(*account, {std::string(kFederatedAmr)}, "oidc", provider, ctx);
-  if (!grant.ok()) return Fail(grant.error(), provider, "session_refused", ctx, account->id);
-  out.grant = std::move(*grant);
+  if (!signed_in.ok()) {
+    return Fail(signed_in.error(), provider, "session_refused", ctx, account->id);
+  }
+  out.grant = std::move(signed_in->grant);
+  out.challenge = std::move(signed_in->challenge);
   return out;
 }
 

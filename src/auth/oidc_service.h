@@ -59,10 +59,13 @@ struct CallbackParams {
   std::string error;  // RFC 6749 section 4.1.2.1, e.g. "access_denied".
 };
 
+// At most one of grant and challenge is set; neither for a link flow (the user keeps the
+// session they started it from).
 struct CallbackOutcome {
-  TokenGrant grant;
+  std::optional<TokenGrant> grant;
+  std::optional<SecondFactorChallenge> challenge;  // The account has a second factor.
   std::string return_to;
-  bool linked = false;  // A link flow: the session is the user's existing one, no grant.
+  bool linked = false;
   std::string account_id;
 };
 

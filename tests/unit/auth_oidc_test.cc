@@ -338,7 +338,8 @@ TEST(OidcReturnTo, OnlyOwnPathsAndConfiguredOrigins) {
   for (const char* bad :
        {"", "//evil.example/", "/\\evil.example", "https://evil.example/",
         "http://app.example.com/", "https://app.example.com.evil.example/",
-        "https://admin.example.com/", "javascript:alert(1)", "/a\tb", "/a b", "relative/path"}) {
+        "https://admin.example.com/", "javascript:alert(1)", "/a\tb", "/a b", "relative/path",
+        "/app#mfa_ticket=x"}) {
     auto checked = policy.Check(bad);
     ASSERT_FALSE(checked.ok()) << bad;
     EXPECT_EQ(checked.error().code(), ErrorCode::kInvalidArgument) << bad;
