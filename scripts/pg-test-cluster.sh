@@ -3,6 +3,9 @@
 #
 #   pg-test-cluster.sh start DIR PORT   create (if needed) and start a cluster in DIR;
 #                                        writes the connection URL to DIR/url (0600)
+#   pg-test-cluster.sh halt DIR          stop the server, keep DIR and its data (an outage
+#                                        as clients see one)
+#   pg-test-cluster.sh resume DIR PORT   start a halted cluster again: same data, same URL
 #   pg-test-cluster.sh stop DIR          stop the cluster and delete DIR
 #
 # The cluster listens on 127.0.0.1:PORT only, with its unix socket inside DIR.
@@ -20,7 +23,7 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 MARKER=.gatehouse-pg-test-cluster
 
 usage() {
-  echo "usage: $0 start DIR PORT | stop DIR" >&2
+  echo "usage: $0 start DIR PORT | halt DIR | resume DIR PORT | stop DIR" >&2
   exit 2
 }
 
@@ -96,6 +99,21 @@ EOF
   cat "$DIR/url"
 }
 
+halt() {
+  [[ -f "$DIR/$MARKER" ]] || { echo "$DIR is not a test cluster directory" >&2; exit 1; }
+  if [[ -f "$DIR/data/postmaster.pid" ]]; then
+    as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1
+  fi
+}
+
+resume() {
+  [[ -f "$DIR/$MARKER" && -f "$DIR/url" ]] || { echo "$DIR holds no halted cluster" >&2; exit 1; }
+  is_running && return 0
+  as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
+    -o "-p $PORT" start >/dev/null 2>&1 ||
+    { echo "postgres did not start; server log:" >&2; cat "$DIR/server.log" >&2 || true; exit 1; }
+}
+
 stop() {
   [[ -d "$DIR" ]] || return 0
   # Refuse to delete anything this script did not create.
@@ -115,6 +133,15 @@ case "$CMD" in
     [[ $# -eq 3 ]] || usage
     PORT=$3
     start
+    ;;
+  halt)
+    [[ $# -eq 2 ]] || usage
+    halt
+    ;;
+  resume)
+    [[ $# -eq 3 ]] || usage
+    PORT=$3
+    resume
     ;;
   stop)
     [[ $# -eq 2 ]] || usage

@@ -23,6 +23,7 @@ std::string_view EventTypeName(EventType type) {
     case EventType::kRateLimitBackend: return "rate_limit_backend";
     case EventType::kMfaChange: return "mfa_change";
     case EventType::kBackupCodeUse: return "backup_code_use";
+    case EventType::kApiKeyLifecycle: return "api_key_lifecycle";
     case EventType::kCount: break;
   }
   return "unknown";

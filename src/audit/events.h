@@ -41,6 +41,8 @@ enum class EventType : std::uint8_t {
   kRateLimitBackend,  // The shared rate-limit store went away or came back.
   kMfaChange,         // A second factor was enabled or disabled, backup codes replaced.
   kBackupCodeUse,     // A backup code was spent (one event per code).
+  kApiKeyLifecycle,   // An API key or service account was created, rotated, revoked, or
+                      // is about to expire (the reason says which).
   kCount,             // Not a type: the number of types.
 };
 

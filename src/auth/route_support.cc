@@ -1,5 +1,7 @@
 #include "auth/route_support.h"
 
+#include "auth/api_key_routes.h"
+
 #include <boost/json.hpp>
 
 #include "auth/request_traits.h"
@@ -89,10 +91,22 @@ Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
   std::string token;
   bool via_cookie = false;
   if (auto bearer = BearerToken(req)) {
+    if (shared.options.api_keys != nullptr && LooksLikeApiKey(*bearer)) {
+      // Not a token: say where it goes instead of reporting a malformed JWT.
+      return Error(ErrorCode::kUnauthenticated, "API keys are sent in the " +
+                                                    shared.options.api_key_header +
+                                                    " header, not as a bearer token");
+    }
     token = std::string(*bearer);
   } else if (auto cookie = FindCookie(req, kSessionCookie)) {
     token = std::move(*cookie);
     via_cookie = true;
+  } else if (shared.options.api_keys != nullptr &&
+             req.FindHeader(shared.options.api_key_header)) {
+    // Keys act for services; managing accounts, sessions and keys needs a person.
+    return Error(ErrorCode::kUnauthenticated,
+                 "this endpoint needs a signed-in user; API keys are accepted by "
+                 "/v1/auth/verify and /v1/apikeys/self");
   } else {
     return Error(ErrorCode::kUnauthenticated, "authentication required");
   }

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "auth/api_key_routes.h"
 #include "auth/oidc_routes.h"
 #include "auth/request_traits.h"
 #include "auth/route_support.h"
@@ -192,7 +193,34 @@ Result<Response> Logout(Request& req, const Shared& shared) {
   return response;
 }
 
+// Forward auth with an API key. `may_block` false: from memory only, nullopt when the store
+// must be asked (the pipeline then runs the handler on the worker pool).
+std::optional<Result<Response>> VerifyKey(Request& req, const Shared& shared,
+                                          std::string_view presented, bool may_block) {
+  // Two credentials could name two principals; which one a backend trusts must not be a
+  // guess, so neither is taken.
+  if (BearerToken(req) || FindCookie(req, kSessionCookie)) {
+    return Result<Response>(Error(ErrorCode::kUnauthenticated,
+                                  "send either an API key or a bearer token or session, not both"));
+  }
+  RequestContext ctx;
+  ctx.request_id = req.request_id;
+  ctx.client_ip = req.client_ip;
+  std::optional<Result<KeyAuthentication>> auth =
+      may_block ? std::optional<Result<KeyAuthentication>>(
+                      shared.options.api_keys->Authenticate(presented, ctx))
+                : shared.options.api_keys->AuthenticateFromMemory(presented, ctx);
+  if (!auth) return std::nullopt;
+  if (!auth->ok()) return Result<Response>(std::move(*auth).error());
+  return Result<Response>(KeyVerifyAnswer(req, **auth));
+}
+
 Result<Response> Verify(Request& req, const Shared& shared) {
+  if (shared.options.api_keys != nullptr) {
+    auto presented = PresentedKey(req, shared.options.api_key_header);
+    if (!presented.ok()) return std::move(presented).error();
+    if (*presented) return *VerifyKey(req, shared, **presented, /*may_block=*/true);
+  }
   RequestContext ctx = ContextOf(req, shared);
   auto principal = Authenticated(req, shared, ctx);
   if (!principal.ok()) return std::move(principal).error();
@@ -206,6 +234,17 @@ Result<Response> Verify(Request& req, const Shared& shared) {
   response.AddHeader("X-Auth-Session", principal->session_id);
   response.AddHeader("X-Auth-Methods", methods);
   return response;
+}
+
+// The I/O thread's attempt: a token is answered from memory always (the memory state), a
+// key when the cache knows it.
+std::optional<Result<Response>> VerifyInline(Request& req, const Shared& shared) {
+  if (shared.options.api_keys != nullptr) {
+    auto presented = PresentedKey(req, shared.options.api_key_header);
+    if (!presented.ok()) return Result<Response>(std::move(presented).error());
+    if (*presented) return VerifyKey(req, shared, **presented, /*may_block=*/false);
+  }
+  return Verify(req, shared);
 }
 
 Result<Response> ChangePassword(Request& req, const Shared& shared) {
@@ -299,10 +338,26 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
       Method::kPost, "/v1/auth/logout",
       [shared](Request& req, const RouteParams&) { return Logout(req, *shared); },
       protected_offload);
+  // Forward auth. A request carrying an API key is counted per address under "api_key":
+  // a service calling with its key is held to its key's limit (checked in the handler, per
+  // key) and to that class per address, not to the "protected" class meant for people.
+  http::RouteOptions verify_options{.offload = true, .rate_class = "protected"};
+  if (shared->options.api_keys != nullptr) {
+    verify_options.rate_class_of = [shared](const Request& req) -> std::string_view {
+      return req.FindHeader(shared->options.api_key_header) ? "api_key" : "protected";
+    };
+  }
+  // With the memory state, tokens and cached keys are answered on the I/O thread; a key the
+  // store must be asked about goes to the worker pool. With Redis everything does.
+  if (shared->options.verify_inline) {
+    verify_options.try_inline = [shared](Request& req, const RouteParams&) {
+      return VerifyInline(req, *shared);
+    };
+  }
   router.Add(
       Method::kGet, "/v1/auth/verify",
       [shared](Request& req, const RouteParams&) { return Verify(req, *shared); },
-      http::RouteOptions{.offload = !shared->options.verify_inline, .rate_class = "protected"});
+      std::move(verify_options));
   router.Add(
       Method::kPost, "/v1/me/password",
       [shared](Request& req, const RouteParams&) { return ChangePassword(req, *shared); },
@@ -332,6 +387,16 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
     hooks.refresh_cookie_max_age = shared->options.refresh_cookie_max_age;
     hooks.pre_auth_cookie_max_age = shared->options.pre_auth_cookie_max_age;
     AddOidcRoutes(router, *shared->options.oidc, std::move(hooks));
+  }
+  if (shared->options.api_keys != nullptr) {
+    ApiKeyRouteDeps key_deps;
+    key_deps.service = shared->options.api_keys;
+    key_deps.header = shared->options.api_key_header;
+    key_deps.max_body_bytes = shared->options.max_body_bytes;
+    key_deps.signed_in = [shared](const Request& req, std::optional<Response>* refusal) {
+      return SignedIn(req, *shared, ContextOf(req, *shared), refusal);
+    };
+    AddApiKeyRoutes(router, std::move(key_deps));
   }
   router.Add(Method::kGet, "/.well-known/jwks.json",
              [shared](Request&, const RouteParams&) -> Result<Response> {

@@ -16,6 +16,8 @@
 //
 // With second factors (options.mfa), the routes of auth/mfa_routes.cc too; login then answers
 // an account with a factor with {"mfa_required": true, "methods", "ticket"} and no session.
+// With API keys on, also the routes of auth/api_key_routes.h, and /v1/auth/verify accepts
+// a key in the API key header (a request carrying both a key and a token is refused).
 //
 // Every answer of these routes carries `Cache-Control: no-store`.
 
@@ -25,6 +27,7 @@
 #include <string>
 
 #include "audit/events.h"
+#include "auth/api_key_service.h"
 #include "auth/auth_service.h"
 #include "auth/login_guard.h"
 #include "auth/oidc_service.h"
@@ -59,6 +62,10 @@ struct AuthRoutesOptions {
   std::chrono::seconds pre_auth_cookie_max_age{600};
   // Second factors; null: no MFA routes and password login alone. Not owned.
   MfaService* mfa = nullptr;
+  // API keys (auth/api_key_service.h); null turns them off. Not owned; must outlive the
+  // router.
+  ApiKeyService* api_keys = nullptr;
+  std::string api_key_header = "X-API-Key";
 };
 
 // `service`, `tokens` and `events` must outlive the router.

@@ -1,8 +1,9 @@
 #include "cli/auth_setup.h"
 
-#include "protect/limits_config.h"
-
 #include "auth/account_repository.h"
+#include "auth/api_key_repository.h"
+#include "auth/api_key_routes.h"
+#include "auth/api_key_service.h"
 #include "auth/auth_service.h"
 #include "auth/live_sessions.h"
 #include "auth/login_guard.h"
@@ -15,7 +16,10 @@
 #include "auth/token_service.h"
 #include "cli/oidc_setup.h"
 #include "auth/totp.h"
+#include "cli/periodic_task.h"
+#include "core/log.h"
 #include "crypto/password.h"
+#include "protect/admin_routes.h"
 #include "protect/limits_config.h"
 
 namespace gatehouse::cli {
@@ -24,14 +28,46 @@ namespace {
 class Components final : public AuthComponents {
  public:
   Components(store::Store& store, const crypto::KeyRing& keys, state::StateStore& state,
-             const Clock& clock, std::chrono::seconds idle_timeout, auth::TokenService tokens,
-             auth::PasswordBlocklist blocklist)
+             audit::EventSink& events, const Clock& clock, std::chrono::seconds idle_timeout,
+             auth::TokenService tokens, auth::PasswordBlocklist blocklist)
       : accounts(store, keys, clock),
         sessions(store, keys, clock),
         factors(store, keys, clock),
         live(state, clock, idle_timeout),
         tokens(std::move(tokens)),
-        blocklist(std::move(blocklist)) {}
+        blocklist(std::move(blocklist)),
+        api_key_repository(store, clock),
+        events_(events),
+        clock_(clock) {}
+
+  ~Components() override {
+    // The tasks first, then one last flush, so the usage counted since the last one is
+    // not lost on a clean shutdown.
+    usage_flusher.reset();
+    expiry_notifier.reset();
+    if (api_keys) FlushUsage(*api_keys);
+  }
+
+  void AddAdminRoutes(http::Router& router, const Secret& token) override {
+    if (!api_keys) return;
+    auth::ApiKeyAdminRouteDeps deps;
+    deps.service = api_keys.get();
+    deps.events = &events_;
+    deps.clock = &clock_;
+    deps.check_admin = [token, &events = events_, &clock = clock_](const http::Request& req) {
+      return protect::CheckAdminToken(req, token, events, clock);
+    };
+    auth::AddApiKeyAdminRoutes(router, std::move(deps));
+  }
+
+  static void FlushUsage(auth::ApiKeyService& service) {
+    if (Status flushed = service.FlushUsage(); !flushed.ok()) {
+      log::RateLimited("api_key_usage_flush_failed", log::Level::kWarn,
+                       "api_key_usage_flush_failed",
+                       {log::Field("error", flushed.error().message()),
+                        log::Field("detail", flushed.error().detail())});
+    }
+  }
 
   auth::AccountRepository accounts;
   auth::SessionRepository sessions;
@@ -44,6 +80,15 @@ class Components final : public AuthComponents {
   std::unique_ptr<OidcComponents> oidc;
   std::unique_ptr<auth::HttpSmsSender> sms;
   std::unique_ptr<auth::MfaService> mfa;
+  auth::ApiKeyRepository api_key_repository;
+  std::unique_ptr<auth::ApiKeyService> api_keys;
+  // Last: they call into the members above, so they stop before those go.
+  std::unique_ptr<PeriodicTask> usage_flusher;
+  std::unique_ptr<PeriodicTask> expiry_notifier;
+
+ private:
+  audit::EventSink& events_;
+  const Clock& clock_;
 };
 
 Result<auth::MfaSettings> MfaSettingsFrom(const core::MfaConfig& mfa) {
@@ -93,6 +138,24 @@ Result<std::unique_ptr<auth::HttpSmsSender>> SmsSenderFrom(const core::MfaConfig
   auto sender = auth::HttpSmsSender::Create(std::move(options));
   if (!sender.ok()) return std::move(sender).error().WithContext("mfa.sms");
   return std::move(sender).value();
+}
+
+// The API key service from configuration, or null when keys are off.
+Result<std::unique_ptr<auth::ApiKeyService>> MakeApiKeys(
+    const core::Config& config, auth::ApiKeyRepository& repository, const crypto::KeyRing& keys,
+    state::StateStore& state, audit::EventSink& events, const Clock& clock, ProtectParts& protect) {
+  if (!config.api_keys.enabled) return std::unique_ptr<auth::ApiKeyService>();
+  auth::ApiKeySettings settings = auth::ApiKeySettingsFromConfig(config);
+  protect::RateLimiter* limiter = protect.limiter();
+  if (const protect::RateLimitClass* cls = protect::FindClass(protect.classes(), "api_key")) {
+    settings.rate_class = *cls;
+  } else {
+    limiter = nullptr;  // Rate limiting is off altogether.
+  }
+  auto hasher = auth::ApiKeyHasher::Create(keys);
+  if (!hasher.ok()) return std::move(hasher).error();
+  return std::make_unique<auth::ApiKeyService>(repository, state, limiter, std::move(*hasher),
+                                               events, clock, std::move(settings));
 }
 
 // "https://host[:port]" as browsers send it in Origin.
@@ -153,7 +216,7 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
   token_settings.cache_entries = config.tokens.verified_cache_entries;
 
   auto components = std::make_unique<Components>(
-      store, keys, state, clock, config.sessions.idle_timeout,
+      store, keys, state, events, clock, config.sessions.idle_timeout,
       auth::TokenService(std::move(*keyset), token_settings, clock), std::move(*blocklist));
 
   auth::AuthSettings settings;
@@ -214,6 +277,30 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
   } else {
     options.limiter = nullptr;
   }
+
+  auto api_keys =
+      MakeApiKeys(config, components->api_key_repository, keys, state, events, clock, protect);
+  if (!api_keys.ok()) return std::move(api_keys).error().WithContext("api_keys");
+  components->api_keys = std::move(*api_keys);
+  if (auth::ApiKeyService* service = components->api_keys.get()) {
+    options.api_keys = service;
+    options.api_key_header = config.api_keys.header;
+    // Usage reaches the store in batches, never once per request.
+    components->usage_flusher = std::make_unique<PeriodicTask>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.api_keys.usage_flush_interval),
+        [service] { Components::FlushUsage(*service); });
+    components->expiry_notifier = std::make_unique<PeriodicTask>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            config.api_keys.expiry_check_interval),
+        [service] {
+          if (auto reported = service->NotifyExpiring(); !reported.ok()) {
+            log::RateLimited("api_key_expiry_check_failed", log::Level::kWarn,
+                             "api_key_expiry_check_failed",
+                             {log::Field("error", reported.error().message())});
+          }
+        });
+  }
+
   auto oidc = SetUpOidc(config, store, keys, state, events, clock, components->accounts,
                         *components->service, options.own_origin);
   if (!oidc.ok()) return std::move(oidc).error();

@@ -20,6 +20,9 @@ namespace gatehouse::cli {
 class AuthComponents {
  public:
   virtual ~AuthComponents() = default;
+  // Adds the API key and service account endpoints for operators (auth/api_key_routes.h)
+  // to the admin listener's router; nothing when API keys are off.
+  virtual void AddAdminRoutes(http::Router& router, const Secret& token) = 0;
 };
 
 // The shared state the configuration asks for (memory or Redis).

@@ -194,10 +194,6 @@ int RunServe(const char* config_path) {
     return kExitUsage;
   }
   std::unique_ptr<http::Server> server = std::move(created).value();
-  if (Status s = server->Start(); !s.ok()) {
-    ReportStartupError("listen", s.error());
-    return kExitFailure;
-  }
   // The admin listener: its own port (loopback by default), the same pipeline rules.
   http::Router admin_router;
   std::unique_ptr<http::Pipeline> admin_pipeline;
@@ -210,6 +206,7 @@ int RunServe(const char* config_path) {
     }
     AddHealthRoutes(admin_router, [&store]() -> Status { return store->Ping(); });
     (*protect_parts)->AddAdminRoutes(admin_router, config.admin.token.value);
+    (*auth_parts)->AddAdminRoutes(admin_router, config.admin.token.value);
     if (Status s = admin_router.status(); !s.ok()) {
       ReportStartupError("admin routes", s.error());
       return kExitFailure;
@@ -233,6 +230,12 @@ int RunServe(const char* config_path) {
     }
     log::Event(Level::kInfo, "admin_listening",
                {Field("address", config.admin.listen), Field("port", admin_server->port())});
+  }
+  // The public listener opens last: once it answers, everything else is up (the admin
+  // listener too), which is what readiness checks and orchestrators go by.
+  if (Status s = server->Start(); !s.ok()) {
+    ReportStartupError("listen", s.error());
+    return kExitFailure;
   }
   log::Event(Level::kInfo, "listening",
              {Field("profile", core::ProfileName(config.profile)),

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -437,6 +438,21 @@ void CheckMfaKeys(const MfaConfig& mfa, Problems& problems) {
   }
 }
 
+// "a, b,c" -> {"a", "b", "c"}; surrounding spaces and empty items dropped.
+std::vector<std::string_view> SplitTrimmed(std::string_view text) {
+  std::vector<std::string_view> items;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
 void CheckCrossKeys(const Config& config, Problems& problems) {
   const ServerConfig& server = config.server;
   if (server.tls && server.cert_file.empty()) {
@@ -470,6 +486,19 @@ void CheckCrossKeys(const Config& config, Problems& problems) {
   }
   CheckOidcProviders(config, problems.errors);
   CheckMfaKeys(config.mfa, problems);
+  if (config.api_keys.default_lifetime_days > config.api_keys.max_lifetime_days) {
+    problems.Add("api_keys.default_lifetime_days: must not exceed api_keys.max_lifetime_days");
+  }
+  // An admin-only scope outside the vocabulary could never be granted at all.
+  if (!config.api_keys.scopes.empty()) {
+    const std::vector<std::string_view> vocabulary = SplitTrimmed(config.api_keys.scopes);
+    for (std::string_view scope : SplitTrimmed(config.api_keys.admin_only_scopes)) {
+      if (std::find(vocabulary.begin(), vocabulary.end(), scope) == vocabulary.end()) {
+        problems.Add("api_keys.admin_only_scopes: \"" + std::string(scope) +
+                     "\" is not in api_keys.scopes");
+      }
+    }
+  }
 }
 
 std::string JoinLines(const std::vector<std::string>& lines) {

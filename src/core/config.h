@@ -302,6 +302,37 @@ struct MfaConfig {
   bool sms_allow_plain_http = false;  // staging and production require false.
 };
 
+// Service API keys (auth/api_key_service.h, docs/api-keys.md).
+struct ApiKeysConfig {
+  bool enabled = true;
+  // The request header that carries a key (compared case-insensitively).
+  std::string header = "X-API-Key";
+  // "live" or "test": the prefix of issued keys (gh_live_ / gh_test_), and the only one
+  // accepted. Empty: the profile decides (production live, others test).
+  std::string environment;
+  unsigned default_lifetime_days = 90;
+  unsigned max_lifetime_days = 365;
+  // How long a rotated key keeps working beside its successor.
+  std::chrono::seconds rotation_grace{7 * 24 * 3600};
+  // Keys ending within this many days are reported once a day; 0 turns the notice off.
+  unsigned expiry_warning_days = 14;
+  // How often an instance looks for keys to report (each key still once a day).
+  std::chrono::seconds expiry_check_interval{3600};
+  // Usage counters are written to the store this often (never once per request).
+  std::chrono::seconds usage_flush_interval{10};
+  // At most one api_key_usage event per key per this interval, carrying the count.
+  std::chrono::seconds usage_event_interval{300};
+  // Keys looked up in the store, remembered per process; revocation is checked live.
+  unsigned cache_entries = 10000;
+  std::chrono::seconds cache_ttl{60};
+  // Comma-separated scope vocabulary; empty accepts any well-formed scope.
+  std::string scopes;
+  // Comma-separated scopes only the admin listener may grant.
+  std::string admin_only_scopes;
+  unsigned max_keys_per_owner = 20;
+  unsigned max_service_accounts_per_user = 10;
+};
+
 struct Config {
   Profile profile = Profile::kDevelopment;
   ServerConfig server;
@@ -319,6 +350,7 @@ struct Config {
   AdminConfig admin;
   OidcConfig oidc;
   MfaConfig mfa;
+  ApiKeysConfig api_keys;
 
   std::filesystem::path source_file;  // Absolute path of the TOML file loaded.
   // Problems that do not stop this profile (loose secret file modes outside production,

@@ -365,6 +365,50 @@ std::string CheckPins(const std::string& text) {
   return {};
 }
 
+// A request header field name (RFC 9110 section 5.1: a token) that is not one the server
+// or the other credentials already own.
+std::string CheckKeyHeaderName(const std::string& text) {
+  if (text.empty() || text.size() > 64) return "must be 1..64 characters";
+  for (unsigned char ch : text) {
+    const bool ok = std::isalnum(ch) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(
+                                                 static_cast<char>(ch)) != std::string_view::npos;
+    if (!ok) return "must be a header field name (letters, digits, '-' and the like)";
+  }
+  std::string lower;
+  for (unsigned char ch : text) lower += static_cast<char>(std::tolower(ch));
+  for (std::string_view reserved : {"authorization", "cookie", "host", "content-length",
+                                    "transfer-encoding", "x-forwarded-for", "forwarded"}) {
+    if (lower == reserved) return "must not be a header the server already interprets";
+  }
+  return {};
+}
+
+std::string CheckKeyEnvironment(const std::string& text) {
+  if (text.empty() || text == "live" || text == "test") return {};
+  return "must be \"live\", \"test\" or empty (the profile decides)";
+}
+
+// Comma-separated scopes, each 1..64 characters of [A-Za-z0-9:._/-].
+std::string CheckScopeList(const std::string& text) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view scope = rest.substr(0, comma);
+    while (!scope.empty() && scope.front() == ' ') scope.remove_prefix(1);
+    while (!scope.empty() && scope.back() == ' ') scope.remove_suffix(1);
+    if (scope.empty() || scope.size() > 64) return "must list scopes of 1..64 characters";
+    for (unsigned char ch : scope) {
+      if (!(std::isalnum(ch) != 0 || ch == ':' || ch == '.' || ch == '_' || ch == '/' ||
+            ch == '-')) {
+        return "scopes may hold only letters, digits and ':', '.', '_', '/', '-'";
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
 std::optional<RateLimitStrictness> ParseStrictness(std::string_view name) {
   for (auto s : {RateLimitStrictness::kRelaxed, RateLimitStrictness::kStandard,
                  RateLimitStrictness::kStrict}) {
@@ -730,6 +774,51 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(SecretFileKey(
       "admin", "token_file", "token", [](auto& c) -> auto& { return c.admin.token; }));
 
+  specs.push_back(BoolKey(
+      "api_keys", "enabled", [](auto& c) -> auto& { return c.api_keys.enabled; }));
+  specs.push_back(StringKey(
+      "api_keys", "header", CheckKeyHeaderName, [](auto& c) -> auto& { return c.api_keys.header; }));
+  specs.push_back(StringKey(
+      "api_keys", "environment", CheckKeyEnvironment,
+      [](auto& c) -> auto& { return c.api_keys.environment; }));
+  specs.push_back(IntKey(
+      "api_keys", "default_lifetime_days", 1, 365,
+      [](auto& c) -> auto& { return c.api_keys.default_lifetime_days; }));
+  specs.push_back(IntKey(
+      "api_keys", "max_lifetime_days", 1, 365,
+      [](auto& c) -> auto& { return c.api_keys.max_lifetime_days; }));
+  specs.push_back(IntKey(
+      "api_keys", "rotation_grace_s", 0, 30 * 24 * 3600,
+      [](auto& c) -> auto& { return c.api_keys.rotation_grace; }));
+  specs.push_back(IntKey(
+      "api_keys", "expiry_warning_days", 0, 90,
+      [](auto& c) -> auto& { return c.api_keys.expiry_warning_days; }));
+  specs.push_back(IntKey(
+      "api_keys", "expiry_check_interval_s", 1, 24 * 3600,
+      [](auto& c) -> auto& { return c.api_keys.expiry_check_interval; }));
+  specs.push_back(IntKey(
+      "api_keys", "usage_flush_interval_s", 1, 3600,
+      [](auto& c) -> auto& { return c.api_keys.usage_flush_interval; }));
+  specs.push_back(IntKey(
+      "api_keys", "usage_event_interval_s", 1, 24 * 3600,
+      [](auto& c) -> auto& { return c.api_keys.usage_event_interval; }));
+  specs.push_back(IntKey(
+      "api_keys", "cache_entries", 0, 1'000'000,
+      [](auto& c) -> auto& { return c.api_keys.cache_entries; }));
+  specs.push_back(IntKey(
+      "api_keys", "cache_ttl_s", 1, 3600, [](auto& c) -> auto& { return c.api_keys.cache_ttl; }));
+  specs.push_back(StringKey(
+      "api_keys", "scopes", CheckScopeList, [](auto& c) -> auto& { return c.api_keys.scopes; }));
+  specs.push_back(StringKey(
+      "api_keys", "admin_only_scopes", CheckScopeList,
+      [](auto& c) -> auto& { return c.api_keys.admin_only_scopes; }));
+  specs.push_back(IntKey(
+      "api_keys", "max_keys_per_owner", 1, 1000,
+      [](auto& c) -> auto& { return c.api_keys.max_keys_per_owner; }));
+  specs.push_back(IntKey(
+      "api_keys", "max_service_accounts_per_user", 0, 1000,
+      [](auto& c) -> auto& { return c.api_keys.max_service_accounts_per_user; }));
+
   specs.push_back(IntKey(
       "oidc", "flow_ttl_s", 60, 3600, [](auto& c) -> auto& { return c.oidc.flow_ttl; }));
   specs.push_back(IntKey(
@@ -801,7 +890,8 @@ const std::vector<SecretSpec>& SecretSpecs() {
 const std::vector<std::string_view>& Sections() {
   static const std::vector<std::string_view> sections = {
       "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
-      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "mfa", "oidc"};
+      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "mfa", "api_keys",
+      "oidc"};
   return sections;
 }
 

@@ -56,9 +56,12 @@ std::optional<Response> Pipeline::DispatchHere(Request& req,
   RouteMatch match = router_.Match(req.method, req.RawPath());
   if (options_.gate == nullptr) return Continue(req, std::move(match), Admission{}, make_done);
 
-  const std::string_view rate_class =
-      match.kind == RouteMatch::kFound ? std::string_view(match.route->options.rate_class)
-                                       : std::string_view("default");
+  std::string_view rate_class = "default";
+  if (match.kind == RouteMatch::kFound) {
+    const RouteOptions& route_options = match.route->options;
+    rate_class = route_options.rate_class_of ? route_options.rate_class_of(req)
+                                             : std::string_view(route_options.rate_class);
+  }
   // The match is moved into the callback only when the gate answers later; a gate that
   // decides here never calls this.
   std::optional<Admission> admitted =
@@ -110,6 +113,13 @@ std::optional<Response> Pipeline::Continue(Request& req, RouteMatch match, Admis
     AddAdmissionHeaders(admission, response);
     Finish(req, response);
     return response;
+  }
+  if (route.options.try_inline) {
+    if (std::optional<Response> quick = RunInlineAttempt(route, req, match.params)) {
+      AddAdmissionHeaders(admission, *quick);
+      Finish(req, *quick);
+      return quick;
+    }
   }
 
   // The job owns the callback; if the pool refuses the task (and destroys it), the 503
@@ -180,11 +190,34 @@ Response Pipeline::RunHandler(const Route& route, Request& req, const RouteParam
   } catch (...) {
     type = "non-std exception";
   }
+  return HandlerFailure(route, req, type, what);
+}
 
+std::optional<Response> Pipeline::RunInlineAttempt(const Route& route, Request& req,
+                                                   const RouteParams& params) const {
+  // The same catch boundary as RunHandler: this runs on the I/O thread.
+  std::string type;
+  std::string what;
+  try {
+    std::optional<Result<Response>> result = route.options.try_inline(req, params);
+    if (!result) return std::nullopt;
+    if (result->ok()) return std::move(*result).value();
+    return MakeProblem(result->error(), req.request_id, options_.verbose_errors);
+  } catch (const std::exception& e) {
+    type = typeid(e).name();
+    if (options_.verbose_errors) what = e.what();
+  } catch (...) {
+    type = "non-std exception";
+  }
+  return HandlerFailure(route, req, type, what);
+}
+
+Response Pipeline::HandlerFailure(const Route& route, const Request& req, std::string_view type,
+                                  std::string_view what) const {
   handler_exceptions_.fetch_add(1, std::memory_order_relaxed);
   if (options_.on_handler_exception) options_.on_handler_exception(type);
-  std::string detail = "handler for " + route.pattern + " threw " + type;
-  if (!what.empty()) detail += ": " + what;
+  std::string detail = "handler for " + route.pattern + " threw " + std::string(type);
+  if (!what.empty()) detail += ": " + std::string(what);
   return MakeProblem(Internal(std::move(detail)), req.request_id, options_.verbose_errors);
 }
 

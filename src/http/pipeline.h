@@ -59,6 +59,8 @@ class Pipeline {
   //    a refusal is answered from the thread the gate called back on;
   //  - bad path 400, 404, 405 (with Allow): synchronously, on the calling thread;
   //  - a route without `offload`: the handler runs inline, done is called synchronously;
+  //  - an offloaded route with `try_inline`: that runs inline first, and an answer from it
+  //    is handled like an inline route's; when it declines, as an offloaded route;
   //  - an offloaded route: the handler and then done run ON A WORKER THREAD (the server
   //    posts the response back to its I/O thread); when the queue is full, done is called
   //    synchronously with 503 and Retry-After.
@@ -86,6 +88,12 @@ class Pipeline {
 
  private:
   Response RunHandler(const Route& route, Request& req, const RouteParams& params) const;
+  // The route's try_inline, behind the same catch boundary; nullopt when it declined.
+  std::optional<Response> RunInlineAttempt(const Route& route, Request& req,
+                                           const RouteParams& params) const;
+  // The 500 for a handler that threw `type` (with what(), verbose mode only).
+  Response HandlerFailure(const Route& route, const Request& req, std::string_view type,
+                          std::string_view what) const;
   // Everything after the gate, on the thread that has the admission.
   std::optional<Response> Continue(Request& req, RouteMatch match, Admission admission,
                                    const std::function<Done()>& make_done) const;

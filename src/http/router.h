@@ -58,9 +58,21 @@ class RouteParams {
 
 using Handler = std::function<Result<Response>(Request&, const RouteParams&)>;
 
+// A first attempt at an offloaded route's answer, made on the I/O thread: an answer ends the
+// request there, nullopt sends it on to the route's handler on the worker pool.
+using InlineAttempt = std::function<std::optional<Result<Response>>(Request&, const RouteParams&)>;
+
 struct RouteOptions {
   bool offload = false;  // Run on the worker pool: the handler blocks or is CPU-heavy.
   std::string rate_class = "default";
+  // Only with `offload`: for routes whose answer is usually in memory and only sometimes
+  // needs a blocking call (forward auth: a cached API key, or one the store must be asked
+  // about). REQUIRES: it never blocks; it declines (nullopt) instead.
+  InlineAttempt try_inline = nullptr;
+  // The class the gate counts this request under, chosen per request instead of
+  // `rate_class` (forward auth counts requests that carry an API key under "api_key").
+  // Must return a view that outlives the request (a literal). Runs on the I/O thread.
+  std::function<std::string_view(const Request&)> rate_class_of = nullptr;
 };
 
 struct Route {

@@ -45,22 +45,8 @@ audit::SecurityEvent EventFor(const Request& req, const AdminRoutesDeps& deps,
   return event;
 }
 
-// The bearer token must equal the configured one; the comparison takes the same time
-// whatever the bytes, and a missing header is compared like a wrong one.
 Status CheckToken(const Request& req, const AdminRoutesDeps& deps) {
-  std::string_view header = req.FindHeader("Authorization").value_or("");
-  std::string_view presented;
-  if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
-    presented = header.substr(7);
-  }
-  if (crypto::ConstantTimeEquals(presented, deps.token.reveal()) && !presented.empty()) {
-    return Ok();
-  }
-  audit::SecurityEvent event =
-      EventFor(req, deps, audit::EventType::kUnauthorizedAccess, "admin_token_invalid");
-  event.attributes = {{"path", req.path}};
-  deps.events.Emit(event);
-  return Error(ErrorCode::kUnauthenticated, "admin token required");
+  return CheckAdminToken(req, deps.token, deps.events, deps.clock);
 }
 
 void AdminAction(const Request& req, const AdminRoutesDeps& deps, std::string reason,
@@ -193,6 +179,30 @@ Result<Response> RemoveRule(const Request& req, const RouteParams& params,
 }
 
 }  // namespace
+
+// The bearer token must equal the configured one; the comparison takes the same time
+// whatever the bytes, and a missing header is compared like a wrong one.
+Status CheckAdminToken(const http::Request& req, const Secret& token, audit::EventSink& events,
+                       const Clock& clock) {
+  std::string_view header = req.FindHeader("Authorization").value_or("");
+  std::string_view presented;
+  if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
+    presented = header.substr(7);
+  }
+  if (crypto::ConstantTimeEquals(presented, token.reveal()) && !presented.empty()) {
+    return Ok();
+  }
+  audit::SecurityEvent event;
+  event.type = audit::EventType::kUnauthorizedAccess;
+  event.severity = audit::Severity::kHigh;
+  event.time = clock.Now();
+  event.request_id = req.request_id;
+  event.client_ip = req.client_ip;
+  event.reason = "admin_token_invalid";
+  event.attributes = {{"path", req.path}};
+  events.Emit(event);
+  return Error(ErrorCode::kUnauthenticated, "admin token required");
+}
 
 void AddAdminRoutes(http::Router& router, AdminRoutesDeps deps) {
   auto shared = std::make_shared<AdminRoutesDeps>(std::move(deps));

@@ -42,4 +42,10 @@ struct AdminRoutesDeps {
 // Every reference in `deps` must outlive the router.
 void AddAdminRoutes(http::Router& router, AdminRoutesDeps deps);
 
+// The admin listener's credential check, for every room that serves admin endpoints: Ok
+// when `req` carries `Authorization: Bearer <token>` (compared in constant time), else a
+// kUnauthenticated error after an `unauthorized_access` event (`admin_token_invalid`).
+Status CheckAdminToken(const http::Request& req, const Secret& token, audit::EventSink& events,
+                       const Clock& clock);
+
 }  // namespace gatehouse::protect

@@ -107,8 +107,7 @@ std::span<const Migration> BuiltinMigrations() {
           // Second factors (auth/mfa_repository.h). secret_enc is an envelope bound to the
           // row (id, account, kind): the TOTP secret, or the phone number for SMS. One row
           // per account and kind, pending until confirmed with a code. Backup codes are
-          // stored only as SHA-256 hashes; used_at marks a spent one. Version 6 belongs to
-          // the API-key work, which may land first.
+          // stored only as SHA-256 hashes; used_at marks a spent one.
           .statements =
               {"CREATE TABLE mfa_factors ("
                " id TEXT PRIMARY KEY,"
@@ -126,6 +125,54 @@ std::span<const Migration> BuiltinMigrations() {
                " created_at BIGINT NOT NULL,"
                " used_at BIGINT)",
                "CREATE INDEX mfa_backup_codes_by_account ON mfa_backup_codes (account_id)"},
+      },
+      {
+          .version = 6,
+          .name = "service_accounts_and_api_keys",
+          // A service account belongs to the user who made it (owner_account_id) or, when
+          // an admin made it, to the operators (NULL). A key belongs to a user or a service
+          // account (owner_kind, owner_id). key_hash is the base64url HMAC-SHA256 of the
+          // whole key under the key ring's "api-key-hash" key of version hash_version: the
+          // key itself is never stored. prefix is the display prefix (auth/api_key_format.h).
+          // scopes are space-separated; rate_limit is "" or "LIMIT/WINDOW". A rotated key
+          // has rotated_to and grace_until (it works until the earlier of grace_until and
+          // expires_at). last_ip is the masked network (/24, /48) of the last client, never
+          // the address. expiry_notice_day is the Unix day of the last "expiring soon"
+          // event, so instances report each key once a day between them.
+          .statements =
+              {"CREATE TABLE service_accounts ("
+               " id TEXT PRIMARY KEY,"
+               " name TEXT NOT NULL,"
+               " description TEXT NOT NULL DEFAULT '',"
+               " owner_account_id TEXT,"
+               " created_by TEXT NOT NULL,"
+               " created_at BIGINT NOT NULL,"
+               " disabled_at BIGINT)",
+               "CREATE INDEX service_accounts_by_owner ON service_accounts (owner_account_id)",
+               "CREATE TABLE api_keys ("
+               " id TEXT PRIMARY KEY,"
+               " key_hash TEXT NOT NULL UNIQUE,"
+               " hash_version BIGINT NOT NULL,"
+               " prefix TEXT NOT NULL,"
+               " name TEXT NOT NULL,"
+               " owner_kind TEXT NOT NULL CHECK (owner_kind IN ('user', 'service_account')),"
+               " owner_id TEXT NOT NULL,"
+               " scopes TEXT NOT NULL,"
+               " rate_limit TEXT NOT NULL DEFAULT '',"
+               " created_by TEXT NOT NULL,"
+               " created_at BIGINT NOT NULL,"
+               " expires_at BIGINT NOT NULL,"
+               " revoked_at BIGINT,"
+               " revoke_reason TEXT,"
+               " rotated_from TEXT,"
+               " rotated_to TEXT,"
+               " grace_until BIGINT,"
+               " usage_count BIGINT NOT NULL DEFAULT 0,"
+               " last_used_at BIGINT,"
+               " last_ip TEXT,"
+               " expiry_notice_day BIGINT)",
+               "CREATE INDEX api_keys_by_owner ON api_keys (owner_kind, owner_id)",
+               "CREATE INDEX api_keys_by_expiry ON api_keys (expires_at)"},
       },
       {
           .version = 7,

@@ -1148,7 +1148,20 @@ std::unique_ptr<TestPostgres> TestPostgres::Start(std::string* why) {
     *why = "pg-test-cluster.sh wrote no url";
     return nullptr;
   }
+  pg->port_ = port;
   return pg;
+}
+
+bool TestPostgres::Halt() {
+  return RunCommand({ScriptPath("pg-test-cluster.sh"), "halt", dir_.string()}, Millis(30000))
+             .exit_code == 0;
+}
+
+bool TestPostgres::Resume() {
+  return RunCommand(
+             {ScriptPath("pg-test-cluster.sh"), "resume", dir_.string(), std::to_string(port_)},
+             Millis(60000))
+             .exit_code == 0;
 }
 
 TestPostgres::~TestPostgres() {

@@ -359,10 +359,16 @@ class TestPostgres {
   // The file holding url() (0600), usable as [store] postgres_url_file.
   std::filesystem::path url_file() const { return dir_ / "url"; }
 
+  // Stops the server but keeps its data; Resume starts it again on the same port with the
+  // same URL (an outage, as clients see one). True on success.
+  bool Halt();
+  bool Resume();
+
  private:
   TestPostgres() = default;
   std::filesystem::path dir_;
   std::string url_;
+  std::uint16_t port_ = 0;
 };
 
 class TestRedis {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/config_keys.h"
 #include "core/profile.h"
 
 namespace gatehouse::core {
@@ -731,6 +732,107 @@ TEST(ConfigAuthKeys, AsymmetricAlgorithmNeedsASigningKey) {
   auto config = LoadConfig(file, {});
   ASSERT_FALSE(config.ok());
   EXPECT_TRUE(HasProblemStartingWith(ConfigProblems(config.error()), "tokens.signing_key:"));
+}
+
+TEST(ConfigApiKeys, DefaultsMatchTheIssue) {
+  TempDir dir;
+  auto config = LoadConfig(dir.Write("gatehouse.toml", std::string(kMinimal)), {});
+  ASSERT_TRUE(config.ok()) << Detail(config);
+  const ApiKeysConfig& keys = config->api_keys;
+  EXPECT_TRUE(keys.enabled);
+  EXPECT_EQ(keys.header, "X-API-Key");
+  EXPECT_EQ(keys.environment, "");  // The profile decides: live in production.
+  EXPECT_EQ(keys.default_lifetime_days, 90u);
+  EXPECT_EQ(keys.rotation_grace, std::chrono::hours(24 * 7));
+  EXPECT_EQ(keys.expiry_warning_days, 14u);
+}
+
+TEST(ConfigApiKeys, ReadsTheSection) {
+  TempDir dir;
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[api_keys]
+header = "X-Service-Key"
+environment = "live"
+default_lifetime_days = 30
+rotation_grace_s = 3600
+usage_flush_interval_s = 5
+scopes = "billing:read, billing:write, ops:admin"
+admin_only_scopes = "ops:admin"
+)");
+  auto config = LoadConfig(file, {});
+  ASSERT_TRUE(config.ok()) << Detail(config);
+  EXPECT_EQ(config->api_keys.header, "X-Service-Key");
+  EXPECT_EQ(config->api_keys.environment, "live");
+  EXPECT_EQ(config->api_keys.default_lifetime_days, 30u);
+  EXPECT_EQ(config->api_keys.rotation_grace, std::chrono::seconds(3600));
+  EXPECT_EQ(config->api_keys.usage_flush_interval, std::chrono::seconds(5));
+}
+
+TEST(ConfigApiKeys, RefusesBadValuesNamingTheKey) {
+  TempDir dir;
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[api_keys]
+header = "Authorization"
+environment = "prod"
+default_lifetime_days = 200
+max_lifetime_days = 100
+scopes = "billing:read, has space"
+rotation_grace_s = -1
+)");
+  auto config = LoadConfig(file, {});
+  ASSERT_FALSE(config.ok());
+  auto problems = ConfigProblems(config.error());
+  EXPECT_TRUE(HasProblemStartingWith(problems, "api_keys.header: must not be a header"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "api_keys.environment: must be"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "api_keys.default_lifetime_days: must not exceed"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "api_keys.scopes:"));
+  EXPECT_TRUE(HasProblemStartingWith(problems, "api_keys.rotation_grace_s: must be 0.."));
+}
+
+TEST(ConfigApiKeys, HeaderMustBeAFieldName) {
+  TempDir dir;
+  auto file =
+      dir.Write("gatehouse.toml", std::string(kMinimal) + "[api_keys]\nheader = \"X-Key: evil\"\n");
+  auto config = LoadConfig(file, {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(HasProblemStartingWith(ConfigProblems(config.error()), "api_keys.header:"));
+}
+
+TEST(ConfigApiKeys, AdminOnlyScopesMustBeInTheVocabulary) {
+  TempDir dir;
+  auto file = dir.Write("gatehouse.toml", std::string(kMinimal) + R"(
+[api_keys]
+scopes = "billing:read"
+admin_only_scopes = "ops:admin"
+)");
+  auto config = LoadConfig(file, {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(HasProblemStartingWith(ConfigProblems(config.error()),
+                                     "api_keys.admin_only_scopes: \"ops:admin\" is not in"));
+}
+
+TEST(ConfigSample, DocumentsEveryKey) {
+  // Every key the loader knows appears in the sample, set or commented out ("# key = "),
+  // inside its own section.
+  const std::string sample = ReadFile(SampleConfig());
+  std::map<std::string, std::string> section_text;
+  std::string current;
+  std::istringstream in(sample);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("[") && line.ends_with("]")) {
+      current = line.substr(1, line.size() - 2);
+      continue;
+    }
+    section_text[current] += line + "\n";
+  }
+  for (const auto& spec : config_internal::KeySpecs()) {
+    const std::string& text = section_text[std::string(spec.section)];
+    const std::string key(spec.key);
+    const bool set =
+        text.find("\n" + key + " = ") != std::string::npos || text.starts_with(key + " = ");
+    const bool commented = text.find("# " + key + " = ") != std::string::npos;
+    EXPECT_TRUE(set || commented) << spec.section << "." << spec.key;
+  }
 }
 
 }  // namespace

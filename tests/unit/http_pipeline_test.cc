@@ -93,6 +93,23 @@ class PipelineTest : public ::testing::Test {
         Method::kGet, "/throw-offloaded",
         [](Request&, const RouteParams&) -> Result<Response> { throw 7; },
         RouteOptions{.offload = true});
+    // Answers inline unless the query says "slow"; the handler answers on the pool.
+    router_.Add(
+        Method::kGet, "/maybe",
+        [this](Request&, const RouteParams&) -> Result<Response> {
+          handler_thread_ = std::this_thread::get_id();
+          return Response::Text(200, "pooled");
+        },
+        RouteOptions{
+            .offload = true,
+            .try_inline = [](Request& req, const RouteParams&) -> std::optional<Result<Response>> {
+              if (req.query == "slow") return std::nullopt;
+              if (req.query == "boom") throw std::logic_error("inline failure");
+              return Result<Response>(Response::Text(200, "inline"));
+            },
+            .rate_class_of = [](const Request& req) -> std::string_view {
+              return req.FindHeader("X-API-Key") ? "api_key" : "protected";
+            }});
     router_.Add(Method::kGet, "/untyped", [](Request&, const RouteParams&) -> Result<Response> {
       Response r;
       r.body = "<html>";
@@ -157,6 +174,66 @@ TEST_F(PipelineTest, OffloadedRouteRunsHandlerAndDoneOnAWorker) {
   EXPECT_NE(rec.threads[0], std::this_thread::get_id());
   EXPECT_EQ(handler_thread_.load(), rec.threads[0]);
   EXPECT_EQ(rec.responses[0].status, 201);
+}
+
+TEST_F(PipelineTest, InlineAttemptAnswersOnTheCallingThread) {
+  const Pipeline pipeline = MakePipeline();
+  Request req = MakeRequest(Method::kGet, "/maybe");
+  Recorder rec;
+  pipeline.Dispatch(req, rec.Done());
+  ASSERT_EQ(rec.responses.size(), 1u);  // Before Dispatch returned.
+  EXPECT_EQ(rec.threads[0], std::this_thread::get_id());
+  EXPECT_EQ(rec.responses[0].body, "inline");
+  EXPECT_EQ(handler_thread_.load(), std::thread::id());
+}
+
+TEST_F(PipelineTest, DeclinedInlineAttemptRunsTheHandlerOnAWorker) {
+  const Pipeline pipeline = MakePipeline();
+  Request req = MakeRequest(Method::kGet, "/maybe?slow");
+  req.query = "slow";
+  Recorder rec;
+  pipeline.Dispatch(req, rec.Done());
+  rec.Wait();
+  pool_.Shutdown();
+  ASSERT_EQ(rec.responses.size(), 1u);
+  EXPECT_EQ(rec.responses[0].body, "pooled");
+  EXPECT_NE(handler_thread_.load(), std::this_thread::get_id());
+}
+
+TEST_F(PipelineTest, ThrowingInlineAttemptAnswers500) {
+  const Pipeline pipeline = MakePipeline();
+  Request req = MakeRequest(Method::kGet, "/maybe?boom");
+  req.query = "boom";
+  Recorder rec;
+  pipeline.Dispatch(req, rec.Done());
+  ASSERT_EQ(rec.responses.size(), 1u);
+  EXPECT_EQ(rec.responses[0].status, 500);
+  EXPECT_EQ(ProblemType(rec.responses[0]), "https://gatehouse.dev/problems/internal-error");
+  ASSERT_EQ(exception_types_.size(), 1u);
+}
+
+// Records the class each request was admitted under.
+class RecordingGate final : public Gate {
+ public:
+  std::optional<Admission> Admit(Request&, std::string_view rate_class,
+                                 const std::function<Done()>&) const override {
+    classes.emplace_back(rate_class);
+    return Admission{};
+  }
+  mutable std::vector<std::string> classes;
+};
+
+TEST_F(PipelineTest, RouteChoosesTheRateClassPerRequest) {
+  RecordingGate gate;
+  PipelineOptions options;
+  options.gate = &gate;
+  const Pipeline pipeline(router_, pool_, options);
+  Request plain = MakeRequest(Method::kGet, "/maybe");
+  Request keyed = MakeRequest(Method::kGet, "/maybe");
+  keyed.headers.push_back({"X-API-Key", "gh_test_x"});
+  Request other = MakeRequest(Method::kGet, "/inline/a");
+  for (Request* req : {&plain, &keyed, &other}) pipeline.Dispatch(*req, [](Response) {});
+  EXPECT_EQ(gate.classes, (std::vector<std::string>{"protected", "api_key", "default"}));
 }
 
 TEST_F(PipelineTest, FullPoolAnswers503WithRetryAfter) {
