@@ -73,14 +73,18 @@ Result<IdTokenClaims> VerifyIdToken(std::string_view token, const crypto::Signin
   IdTokenClaims out;
   out.sub = claims->sub;
   out.exp = *claims->exp;
-  out.email = OptionalText(claims->raw, "email", kMaxEmail);
-  out.name = OptionalText(claims->raw, "name", kMaxName);
-  // Some providers send the flag as the string "true"; anything else is "not verified".
-  if (const json::value* verified_email = claims->raw.if_contains("email_verified")) {
+  ReadProfileClaims(claims->raw, out);
+  return out;
+}
+
+void ReadProfileClaims(const json::object& claims, IdTokenClaims& out) {
+  out.email = OptionalText(claims, "email", kMaxEmail);
+  out.name = OptionalText(claims, "name", kMaxName);
+  out.email_verified = false;
+  if (const json::value* verified_email = claims.if_contains("email_verified")) {
     out.email_verified = (verified_email->is_bool() && verified_email->as_bool()) ||
                          (verified_email->is_string() && verified_email->as_string() == "true");
   }
-  return out;
 }
 
 }  // namespace gatehouse::auth

@@ -23,6 +23,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/object.hpp>
+
 #include "core/clock.h"
 #include "core/status.h"
 #include "crypto/jose_jwk.h"
@@ -47,5 +49,11 @@ struct IdTokenClaims {
 
 Result<IdTokenClaims> VerifyIdToken(std::string_view token, const crypto::SigningKeys& keys,
                                     const IdTokenExpectations& expect, const Clock& clock);
+
+// Reads email, email_verified and name from a verified claim set (an ID token's, or a
+// UserInfo answer whose sub was checked). Malformed or oversized values are left empty:
+// they are informational and decide nothing alone. email_verified is true only for JSON
+// true or the string "true" (some providers send a string).
+void ReadProfileClaims(const boost::json::object& claims, IdTokenClaims& out);
 
 }  // namespace gatehouse::auth

@@ -239,6 +239,39 @@ Result<TokenAnswer> ProviderClient::Refresh(const Secret& refresh_token) {
                    "provider refused the refresh token");
 }
 
+Status ProviderClient::CompleteFromUserInfo(const Secret& access_token, IdTokenClaims& claims) {
+  if (!claims.email.empty()) return Ok();
+  auto meta = Metadata();
+  if (!meta.ok()) return std::move(meta).error();
+  if (meta->userinfo_endpoint.empty()) return Ok();
+
+  http::OutboundRequest request;
+  request.method = "GET";
+  request.url = meta->userinfo_endpoint;
+  request.headers.push_back({"Accept", "application/json"});
+  request.secret_headers.emplace_back("Authorization",
+                                      Secret("Bearer " + std::string(access_token.reveal())));
+  auto answer = fetch_(request);
+  if (!answer.ok()) return std::move(answer).error().WithContext("userinfo");
+  if (answer->status != 200) {
+    return Error(ErrorCode::kUnavailable, "provider unavailable",
+                 "userinfo answered " + std::to_string(answer->status));
+  }
+  if (answer->body.size() > kMaxTokenAnswerBytes) return BadAnswer("userinfo answer too large");
+  // A signed (JWT) UserInfo answer would need its own checks; Gatehouse asks for JSON.
+  core::StrictJsonOutcome parsed = core::ParseStrictJson(answer->body, 8);
+  if (parsed.failure != core::JsonFailure::kNone || !parsed.value.is_object()) {
+    return BadAnswer("userinfo answer is not a strict JSON object");
+  }
+  const json::object& info = parsed.value.as_object();
+  const json::value* sub = info.if_contains("sub");
+  if (sub == nullptr || !sub->is_string() || sub->as_string() != claims.sub) {
+    return Error(ErrorCode::kUnauthenticated, "provider answer invalid", "userinfo sub mismatch");
+  }
+  ReadProfileClaims(info, claims);
+  return Ok();
+}
+
 Result<IdTokenClaims> ProviderClient::VerifyIdToken(std::string_view id_token,
                                                     const Secret& nonce) {
   std::shared_ptr<const crypto::SigningKeys> keys;

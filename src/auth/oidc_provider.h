@@ -85,6 +85,13 @@ class ProviderClient {
   // key set again once for a kid it does not know, within the refresh limit.
   Result<IdTokenClaims> VerifyIdToken(std::string_view id_token, const Secret& nonce);
 
+  // Fills in email, email_verified and name from the UserInfo endpoint (OIDC Core section
+  // 5.3) when the ID token did not carry an email, as providers that follow Core 5.4
+  // strictly do. The answer must name the same sub (section 5.3.2), or it is someone
+  // else's. Without a userinfo_endpoint the claims stay as they are.
+  // Errors: kUnauthenticated "provider answer invalid" for a sub mismatch; kUnavailable.
+  Status CompleteFromUserInfo(const Secret& access_token, IdTokenClaims& claims);
+
   // How often the network was used, for tests and metrics.
   struct Counters {
     std::uint64_t discovery_fetches = 0;

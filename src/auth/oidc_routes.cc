@@ -6,6 +6,7 @@
 #include <boost/url/parse_query.hpp>
 
 #include "auth/request_traits.h"
+#include "auth/route_support.h"
 #include "http/problem.h"
 
 namespace gatehouse::auth {
@@ -18,11 +19,6 @@ using http::RouteParams;
 namespace json = boost::json;
 
 constexpr std::size_t kMaxQueryBytes = 4096;
-
-void NoStore(Response& response) {
-  response.AddHeader("Cache-Control", "no-store");
-  response.AddHeader("Pragma", "no-cache");
-}
 
 // Lax, unlike the session cookie: the callback is a top-level navigation coming from the
 // provider's site, which a Strict cookie would not accompany. Only the callback reads it.
@@ -63,17 +59,11 @@ Response Problem(const Request& req, const Error& error) {
   return response;
 }
 
-Response JsonAnswer(int status, const json::object& body) {
-  Response response = Response::Json(status, json::serialize(body));
-  NoStore(response);
-  return response;
-}
-
 Result<Response> Start(Request& req, const RouteParams& params, OidcService& service,
-                       const SignedInHooks& hooks) {
+                       const RouteShared& shared) {
   auto query = Query(req);
   if (!query.ok()) return std::move(query).error();
-  const RequestContext ctx = hooks.context(req);
+  const RequestContext ctx = ContextOf(req, shared);
   auto started =
       service.Start(params.Get("provider").value_or(""), Param(*query, "return_to"), "", ctx);
   if (!started.ok()) return std::move(started).error();
@@ -81,13 +71,13 @@ Result<Response> Start(Request& req, const RouteParams& params, OidcService& ser
   response.status = 302;
   response.AddHeader("Location", started->authorization_url);
   response.AddHeader("Set-Cookie", PreAuthCookie(started->pre_auth_cookie.reveal(),
-                                                 hooks.pre_auth_cookie_max_age));
+                                                 shared.options.pre_auth_cookie_max_age));
   NoStore(response);
   return response;
 }
 
 Result<Response> Callback(Request& req, const RouteParams& params, OidcService& service,
-                          const SignedInHooks& hooks) {
+                          const RouteShared& shared) {
   auto query = Query(req);
   if (!query.ok()) return Problem(req, query.error());
   CallbackParams callback;
@@ -96,8 +86,8 @@ Result<Response> Callback(Request& req, const RouteParams& params, OidcService& 
   callback.error = std::string(Param(*query, "error"));
   const std::string cookie = FindCookie(req, kPreAuthCookie).value_or("");
 
-  auto signed_in =
-      service.Callback(params.Get("provider").value_or(""), callback, cookie, hooks.context(req));
+  auto signed_in = service.Callback(params.Get("provider").value_or(""), callback, cookie,
+                                    ContextOf(req, shared));
   if (!signed_in.ok()) return Problem(req, signed_in.error());
 
   // 303: the browser follows with a GET whatever method brought it here.
@@ -122,19 +112,19 @@ Result<Response> Callback(Request& req, const RouteParams& params, OidcService& 
   if (signed_in->grant) {
     const TokenGrant& grant = *signed_in->grant;
     response.AddHeader("Set-Cookie",
-                       SessionCookie(grant.access.token, hooks.session_cookie_max_age));
-    response.AddHeader("Set-Cookie",
-                       RefreshCookie(grant.refresh_token.reveal(), hooks.refresh_cookie_max_age));
+                       SessionCookie(grant.access.token, shared.options.session_cookie_max_age));
+    response.AddHeader("Set-Cookie", RefreshCookie(grant.refresh_token.reveal(),
+                                                   shared.options.refresh_cookie_max_age));
   }
   NoStore(response);
   return response;
 }
 
 Result<Response> Link(Request& req, const RouteParams& params, OidcService& service,
-                      const SignedInHooks& hooks) {
-  const RequestContext ctx = hooks.context(req);
+                      const RouteShared& shared) {
+  const RequestContext ctx = ContextOf(req, shared);
   std::optional<Response> refusal;
-  auto principal = hooks.signed_in(req, ctx, &refusal);
+  auto principal = SignedIn(req, shared, ctx, &refusal);
   if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   auto query = Query(req);
@@ -145,14 +135,14 @@ Result<Response> Link(Request& req, const RouteParams& params, OidcService& serv
   Response response =
       JsonAnswer(200, json::object{{"authorization_url", started->authorization_url}});
   response.AddHeader("Set-Cookie", PreAuthCookie(started->pre_auth_cookie.reveal(),
-                                                 hooks.pre_auth_cookie_max_age));
+                                                 shared.options.pre_auth_cookie_max_age));
   return response;
 }
 
-Result<Response> List(Request& req, OidcService& service, const SignedInHooks& hooks) {
-  const RequestContext ctx = hooks.context(req);
+Result<Response> List(Request& req, OidcService& service, const RouteShared& shared) {
+  const RequestContext ctx = ContextOf(req, shared);
   std::optional<Response> refusal;
-  auto principal = hooks.signed_in(req, ctx, &refusal);
+  auto principal = SignedIn(req, shared, ctx, &refusal);
   if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   auto linked = service.Linked(principal->account_id);
@@ -168,25 +158,22 @@ Result<Response> List(Request& req, OidcService& service, const SignedInHooks& h
 }
 
 Result<Response> Unlink(Request& req, const RouteParams& params, OidcService& service,
-                        const SignedInHooks& hooks) {
-  const RequestContext ctx = hooks.context(req);
+                        const RouteShared& shared) {
+  const RequestContext ctx = ContextOf(req, shared);
   std::optional<Response> refusal;
-  auto principal = hooks.signed_in(req, ctx, &refusal);
+  auto principal = SignedIn(req, shared, ctx, &refusal);
   if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   GH_RETURN_IF_ERROR(
       service.Unlink(principal->account_id, params.Get("provider").value_or(""), ctx));
-  Response response;
-  response.status = 204;
-  NoStore(response);
-  return response;
+  return EmptyAnswer(204);
 }
 
 Result<Response> ProviderToken(Request& req, const RouteParams& params, OidcService& service,
-                               const SignedInHooks& hooks) {
-  const RequestContext ctx = hooks.context(req);
+                               const RouteShared& shared) {
+  const RequestContext ctx = ContextOf(req, shared);
   std::optional<Response> refusal;
-  auto principal = hooks.signed_in(req, ctx, &refusal);
+  auto principal = SignedIn(req, shared, ctx, &refusal);
   if (refusal) return std::move(*refusal);
   if (!principal.ok()) return std::move(principal).error();
   auto token = service.ProviderToken(principal->account_id, params.Get("provider").value_or(""));
@@ -198,39 +185,45 @@ Result<Response> ProviderToken(Request& req, const RouteParams& params, OidcServ
 
 }  // namespace
 
-void AddOidcRoutes(http::Router& router, OidcService& service, SignedInHooks hooks) {
-  auto shared = std::make_shared<SignedInHooks>(std::move(hooks));
-  OidcService* oidc = &service;
+void AddOidcRoutes(http::Router& router, std::shared_ptr<const RouteShared> shared,
+                   OidcService& oidc) {
+  OidcService* service = &oidc;
   // Starts and callbacks cost a provider round trip each: the auth class's limit.
   const http::RouteOptions auth{.offload = true, .rate_class = "auth"};
   const http::RouteOptions signed_in{.offload = true, .rate_class = "protected"};
 
   router.Add(
       Method::kGet, "/v1/auth/oidc/{provider}/start",
-      [oidc, shared](Request& req, const RouteParams& p) { return Start(req, p, *oidc, *shared); },
+      [service, shared](Request& req, const RouteParams& p) {
+        return Start(req, p, *service, *shared);
+      },
       auth);
   router.Add(
       Method::kGet, "/v1/auth/oidc/{provider}/callback",
-      [oidc, shared](Request& req, const RouteParams& p) {
-        return Callback(req, p, *oidc, *shared);
+      [service, shared](Request& req, const RouteParams& p) {
+        return Callback(req, p, *service, *shared);
       },
       auth);
   router.Add(
       Method::kGet, "/v1/me/providers",
-      [oidc, shared](Request& req, const RouteParams&) { return List(req, *oidc, *shared); },
+      [service, shared](Request& req, const RouteParams&) { return List(req, *service, *shared); },
       signed_in);
   router.Add(
       Method::kPost, "/v1/me/providers/{provider}/link",
-      [oidc, shared](Request& req, const RouteParams& p) { return Link(req, p, *oidc, *shared); },
+      [service, shared](Request& req, const RouteParams& p) {
+        return Link(req, p, *service, *shared);
+      },
       signed_in);
   router.Add(
       Method::kDelete, "/v1/me/providers/{provider}",
-      [oidc, shared](Request& req, const RouteParams& p) { return Unlink(req, p, *oidc, *shared); },
+      [service, shared](Request& req, const RouteParams& p) {
+        return Unlink(req, p, *service, *shared);
+      },
       signed_in);
   router.Add(
       Method::kGet, "/v1/me/providers/{provider}/token",
-      [oidc, shared](Request& req, const RouteParams& p) {
-        return ProviderToken(req, p, *oidc, *shared);
+      [service, shared](Request& req, const RouteParams& p) {
+        return ProviderToken(req, p, *service, *shared);
       },
       signed_in);
 }

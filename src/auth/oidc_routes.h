@@ -12,9 +12,7 @@
 // Every answer carries `Cache-Control: no-store`. Failures are problem answers (the
 // callback's included) and clear the pre-auth cookie.
 
-#include <chrono>
-#include <functional>
-#include <optional>
+#include <memory>
 
 #include "auth/auth_service.h"
 #include "auth/oidc_service.h"
@@ -23,20 +21,10 @@
 
 namespace gatehouse::auth {
 
-// What the account routes lend the OIDC routes, so that a signed-in caller is recognised
-// exactly as everywhere else (token or cookie, Origin check, per-account limit).
-struct SignedInHooks {
-  std::function<RequestContext(const http::Request&)> context;
-  // On a limit refusal `*refusal` is the answer to send.
-  std::function<Result<Principal>(const http::Request&, const RequestContext&,
-                                  std::optional<http::Response>*)>
-      signed_in;
-  std::chrono::seconds session_cookie_max_age{8 * 3600};
-  std::chrono::seconds refresh_cookie_max_age{7 * 24 * 3600};
-  std::chrono::seconds pre_auth_cookie_max_age{600};
-};
-
-// `service` must outlive the router.
-void AddOidcRoutes(http::Router& router, OidcService& service, SignedInHooks hooks);
+struct RouteShared;
+// `oidc` must outlive the router. AddAuthRoutes calls it when options.oidc is set; the
+// signed-in routes recognise their caller exactly as the account routes do.
+void AddOidcRoutes(http::Router& router, std::shared_ptr<const RouteShared> shared,
+                   OidcService& oidc);
 
 }  // namespace gatehouse::auth

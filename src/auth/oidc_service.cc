@@ -238,6 +238,12 @@ Result<CallbackOutcome> OidcService::Callback(std::string_view provider,
     return Fail(failure, provider, "id_token_invalid", ctx);
   }
 
+  // Providers that keep the ID token lean (OIDC Core 5.4) give the email at UserInfo.
+  if (Status completed = client->CompleteFromUserInfo(answer->access_token, *claims);
+      !completed.ok()) {
+    return Fail(completed.error(), provider, "userinfo_invalid", ctx);
+  }
+
   // 5. The account.
   bool linked_now = false;
   auto account = ResolveAccount(*client, *claims, *flow, &linked_now);

@@ -317,6 +317,7 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
                    audit::EventSink& events, AuthRoutesOptions options) {
   auto shared = std::make_shared<Shared>(Shared{service, tokens, events, std::move(options)});
   if (shared->options.mfa != nullptr) AddMfaRoutes(router, shared, *shared->options.mfa);
+  if (shared->options.oidc != nullptr) AddOidcRoutes(router, shared, *shared->options.oidc);
   const http::RouteOptions offload{.offload = true, .rate_class = "auth"};
   const http::RouteOptions protected_offload{.offload = true, .rate_class = "protected"};
 
@@ -376,18 +377,6 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
         return RevokeSession(req, params, *shared);
       },
       protected_offload);
-  if (shared->options.oidc != nullptr) {
-    SignedInHooks hooks;
-    hooks.context = [shared](const Request& req) { return ContextOf(req, *shared); };
-    hooks.signed_in = [shared](const Request& req, const RequestContext& ctx,
-                               std::optional<Response>* refusal) {
-      return SignedIn(req, *shared, ctx, refusal);
-    };
-    hooks.session_cookie_max_age = shared->options.session_cookie_max_age;
-    hooks.refresh_cookie_max_age = shared->options.refresh_cookie_max_age;
-    hooks.pre_auth_cookie_max_age = shared->options.pre_auth_cookie_max_age;
-    AddOidcRoutes(router, *shared->options.oidc, std::move(hooks));
-  }
   if (shared->options.api_keys != nullptr) {
     ApiKeyRouteDeps key_deps;
     key_deps.service = shared->options.api_keys;

@@ -335,11 +335,10 @@ TEST(OidcReturnTo, OnlyOwnPathsAndConfiguredOrigins) {
         "https://app.example.com/", "https://ADMIN.example.com:8443/panel"}) {
     EXPECT_TRUE(policy.Check(ok).ok()) << ok;
   }
-  for (const char* bad :
-       {"", "//evil.example/", "/\\evil.example", "https://evil.example/",
-        "http://app.example.com/", "https://app.example.com.evil.example/",
-        "https://admin.example.com/", "javascript:alert(1)", "/a\tb", "/a b", "relative/path",
-        "/app#mfa_ticket=x"}) {
+  for (const char* bad : {"", "//evil.example/", "/\\evil.example", "https://evil.example/",
+                          "http://app.example.com/", "https://app.example.com.evil.example/",
+                          "https://admin.example.com/", "javascript:alert(1)", "/a\tb", "/a b",
+                          "relative/path", "/app#mfa_ticket=x"}) {
     auto checked = policy.Check(bad);
     ASSERT_FALSE(checked.ok()) << bad;
     EXPECT_EQ(checked.error().code(), ErrorCode::kInvalidArgument) << bad;
@@ -540,6 +539,43 @@ TEST_F(OidcProviderClient, RefreshSendsTheRefreshToken) {
   EXPECT_EQ(answer.access_token.reveal(), "at-2");
   EXPECT_TRUE(answer.refresh_token.empty());
   EXPECT_EQ(fake_.requests.back().body, "grant_type=refresh_token&refresh_token=rt%2F1");
+}
+
+TEST_F(OidcProviderClient, UserInfoFillsAnEmailTheIdTokenLeftOut) {
+  json::object doc = Discovery();
+  doc["userinfo_endpoint"] = "https://idp.example/userinfo";
+  fake_.bodies["https://idp.example/.well-known/openid-configuration"] = json::serialize(doc);
+  fake_.bodies["https://idp.example/userinfo"] =
+      R"({"sub":"user-42","email":"ada@example.org","email_verified":true,"name":"Ada"})";
+  ProviderClient client = Make();
+  const Secret access(std::string_view("at-1"));
+
+  IdTokenClaims lean;
+  lean.sub = "user-42";
+  ASSERT_TRUE(client.CompleteFromUserInfo(access, lean).ok());
+  EXPECT_EQ(lean.email, "ada@example.org");
+  EXPECT_TRUE(lean.email_verified);
+  EXPECT_EQ(lean.name, "Ada");
+  const http::OutboundRequest& sent = fake_.requests.back();
+  EXPECT_EQ(sent.url, "https://idp.example/userinfo");
+  ASSERT_EQ(sent.secret_headers.size(), 1u);
+  EXPECT_EQ(sent.secret_headers[0].second.reveal(), "Bearer at-1");
+
+  // Someone else's answer is not believed.
+  IdTokenClaims other;
+  other.sub = "user-43";
+  auto mismatch = client.CompleteFromUserInfo(access, other);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().detail(), "userinfo sub mismatch");
+  EXPECT_TRUE(other.email.empty());
+
+  // An ID token that carried the email needs no second request.
+  const std::size_t before = fake_.requests.size();
+  IdTokenClaims full;
+  full.sub = "user-42";
+  full.email = "ada@example.org";
+  ASSERT_TRUE(client.CompleteFromUserInfo(access, full).ok());
+  EXPECT_EQ(fake_.requests.size(), before);
 }
 
 }  // namespace
