@@ -84,6 +84,7 @@ Result<Response> Callback(Request& req, const RouteParams& params, OidcService& 
   callback.code = std::string(Param(*query, "code"));
   callback.state = std::string(Param(*query, "state"));
   callback.error = std::string(Param(*query, "error"));
+  callback.iss = std::string(Param(*query, "iss"));
   const std::string cookie = FindCookie(req, kPreAuthCookie).value_or("");
 
   auto signed_in = service.Callback(params.Get("provider").value_or(""), callback, cookie,

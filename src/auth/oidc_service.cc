@@ -150,13 +150,13 @@ Result<Account> OidcService::ResolveAccount(ProviderClient& provider, const IdTo
   // First sign-in with this identity. An email the provider has not verified proves
   // nothing: anyone can type someone else's address into a provider's sign-up form.
   if (claims.email.empty() || !claims.email_verified) {
-    return Error(ErrorCode::kFailedPrecondition,
+    return Error(ErrorCode::kPermissionDenied,
                  "the provider did not share a verified email address",
                  claims.email.empty() ? "no email claim" : "email_verified is not true");
   }
   auto normalized = NormalizeEmail(claims.email);
   if (!normalized.ok()) {
-    return Error(ErrorCode::kFailedPrecondition, "the provider's email address is not usable",
+    return Error(ErrorCode::kPermissionDenied, "the provider's email address is not usable",
                  normalized.error().detail());
   }
   // Two attempts: a concurrent first sign-in may create the account between our lookup
@@ -177,7 +177,7 @@ Result<Account> OidcService::ResolveAccount(ProviderClient& provider, const IdTo
       return std::move(**existing);
     }
     if (!provider.config().create_accounts) {
-      return Error(ErrorCode::kFailedPrecondition, "no account for this sign-in",
+      return Error(ErrorCode::kPermissionDenied, "no account for this sign-in",
                    "create_accounts is off");
     }
     NewAccount fresh;
@@ -207,6 +207,14 @@ Result<CallbackOutcome> OidcService::Callback(std::string_view provider,
   // 1. The flow this callback ends, spent now whatever happens next.
   auto flow = parts_.flows->Take(provider, params.state, pre_auth_cookie);
   if (!flow.ok()) return Fail(flow.error(), provider, "oidc_flow_invalid", ctx);
+
+  // RFC 9207: a provider that names itself in its answer must be the one this flow went
+  // to, or another provider's answer was mixed into this sign-in.
+  if (!params.iss.empty() && params.iss != client->config().issuer) {
+    return Fail(Error(ErrorCode::kPermissionDenied, "sign-in could not be completed",
+                      "authorization answer names another issuer"),
+                provider, "provider_mixup", ctx);
+  }
 
   // 2. The provider's own refusal (the user said no, or the provider failed).
   if (!params.error.empty()) {

@@ -57,6 +57,7 @@ struct CallbackParams {
   std::string code;
   std::string state;
   std::string error;  // RFC 6749 section 4.1.2.1, e.g. "access_denied".
+  std::string iss;    // RFC 9207, when the provider sends it.
 };
 
 // At most one of grant and challenge is set; neither for a link flow (the user keeps the
@@ -86,10 +87,10 @@ class OidcService {
                               std::string_view link_account, const RequestContext& ctx);
 
   // Errors carry a client-safe message; kPermissionDenied for flow problems (state,
-  // cookie), kUnauthenticated for the provider's refusal or a bad ID token, kAlreadyExists
-  // for an email that belongs to an account this provider may not be linked to
-  // automatically, kFailedPrecondition when no account may be made, kUnavailable when the
-  // provider cannot be reached.
+  // cookie, an answer naming another issuer, an email that is not verified, no account
+  // to be made), kUnauthenticated for the provider's refusal or a bad ID token,
+  // kAlreadyExists for an email that belongs to an account this provider may not be linked
+  // to automatically, kUnavailable when the provider cannot be reached.
   Result<CallbackOutcome> Callback(std::string_view provider, const CallbackParams& params,
                                    std::string_view pre_auth_cookie, const RequestContext& ctx);
 

@@ -289,6 +289,19 @@ describe('sign-in through oauth2-mock-server', () => {
     assert.ok(!client.jar.has('__Host-gh_session'));
   });
 
+  test('an answer naming another issuer is refused (RFC 9207 mix-up)', async () => {
+    await pace();
+    provider.service.once('beforeAuthorizeRedirect', ({ url }) => {
+      url.searchParams.set('iss', 'https://evil.example');
+    });
+    const client = browser();
+    const before = eventsOf('login_failure').length;
+    const res = await signIn(client);
+    assert.equal(res.status, 403, res.text);
+    assert.ok(!client.jar.has('__Host-gh_session'));
+    await expectEvent('login_failure', 'provider_mixup', before);
+  });
+
   test('a state is good for one callback only', async () => {
     const client = browser();
     const started = await start(client);
