@@ -6,6 +6,7 @@
 #include "crypto/encoding.h"
 #include "crypto/jose_keys.h"
 #include "http/message.h"
+#include "http/url_encoding.h"
 
 namespace gatehouse::auth {
 namespace {
@@ -51,25 +52,6 @@ Error BadAnswer(std::string detail) {
 }
 
 }  // namespace
-
-std::string FormEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char ch : text) {
-    const bool unreserved = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-                            ch == '~';
-    if (unreserved) {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 0xf];
-    }
-  }
-  return out;
-}
 
 ProviderClient::ProviderClient(core::OidcProviderConfig config, ProviderFetch fetch,
                                const Clock& clock, ProviderSettings settings)
@@ -140,12 +122,12 @@ Result<std::string> ProviderClient::AuthorizationUrl(const StartedFlow& flow) {
   // The endpoint may carry a query of its own (RFC 6749 section 3.1 allows it).
   url += url.find('?') == std::string::npos ? '?' : '&';
   url += "response_type=code";
-  url += "&client_id=" + FormEncode(config_.client_id);
-  url += "&redirect_uri=" + FormEncode(config_.redirect_uri);
-  url += "&scope=" + FormEncode(config_.scopes);
-  url += "&state=" + FormEncode(flow.state);
-  url += "&nonce=" + FormEncode(flow.nonce);
-  url += "&code_challenge=" + FormEncode(flow.code_challenge);
+  url += "&client_id=" + http::PercentEncode(config_.client_id);
+  url += "&redirect_uri=" + http::PercentEncode(config_.redirect_uri);
+  url += "&scope=" + http::PercentEncode(config_.scopes);
+  url += "&state=" + http::PercentEncode(flow.state);
+  url += "&nonce=" + http::PercentEncode(flow.nonce);
+  url += "&code_challenge=" + http::PercentEncode(flow.code_challenge);
   url += "&code_challenge_method=S256";
   return url;
 }
@@ -163,12 +145,12 @@ Result<TokenAnswer> ProviderClient::PostToken(std::string form, bool expect_id_t
   request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
   request.headers.push_back({"Accept", "application/json"});
   if (config_.token_auth == "client_secret_post") {
-    form += "&client_id=" + FormEncode(config_.client_id);
-    form += "&client_secret=" + FormEncode(config_.client_secret.value.reveal());
+    form += "&client_id=" + http::FormEncode(config_.client_id);
+    form += "&client_secret=" + http::FormEncode(config_.client_secret.value.reveal());
   } else {
     // RFC 6749 section 2.3.1: both parts form-encoded before the Basic encoding.
-    std::string pair =
-        FormEncode(config_.client_id) + ":" + FormEncode(config_.client_secret.value.reveal());
+    std::string pair = http::FormEncode(config_.client_id) + ":" +
+                       http::FormEncode(config_.client_secret.value.reveal());
     request.secret_headers.emplace_back("Authorization",
                                         Secret("Basic " + crypto::Base64Encode(pair)));
     SecureWipe(pair);
@@ -226,15 +208,15 @@ Result<TokenAnswer> ProviderClient::PostToken(std::string form, bool expect_id_t
 
 Result<TokenAnswer> ProviderClient::ExchangeCode(std::string_view code, const Secret& verifier) {
   std::string form = "grant_type=authorization_code";
-  form += "&code=" + FormEncode(code);
-  form += "&redirect_uri=" + FormEncode(config_.redirect_uri);
-  form += "&code_verifier=" + FormEncode(verifier.reveal());
+  form += "&code=" + http::FormEncode(code);
+  form += "&redirect_uri=" + http::FormEncode(config_.redirect_uri);
+  form += "&code_verifier=" + http::FormEncode(verifier.reveal());
   return PostToken(std::move(form), /*expect_id_token=*/true, "provider refused the code");
 }
 
 Result<TokenAnswer> ProviderClient::Refresh(const Secret& refresh_token) {
   std::string form = "grant_type=refresh_token";
-  form += "&refresh_token=" + FormEncode(refresh_token.reveal());
+  form += "&refresh_token=" + http::FormEncode(refresh_token.reveal());
   return PostToken(std::move(form), /*expect_id_token=*/false,
                    "provider refused the refresh token");
 }

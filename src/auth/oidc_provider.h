@@ -119,8 +119,4 @@ class ProviderClient {
   Counters counters_;
 };
 
-// application/x-www-form-urlencoded escaping (the WHATWG URL standard's set; RFC 6749
-// appendix B): unreserved characters as they are, everything else %XX.
-std::string FormEncode(std::string_view text);
-
 }  // namespace gatehouse::auth

@@ -123,15 +123,15 @@ Result<Response> Callback(Request& req, const RouteParams& params, OidcService& 
 
 Result<Response> Link(Request& req, const RouteParams& params, OidcService& service,
                       const RouteShared& shared) {
-  const RequestContext ctx = ContextOf(req, shared);
-  std::optional<Response> refusal;
-  auto principal = SignedIn(req, shared, ctx, &refusal);
-  if (refusal) return std::move(*refusal);
-  if (!principal.ok()) return std::move(principal).error();
+  auto caller = SignedInCaller(req, shared);
+  if (!caller.ok()) return std::move(caller).error();
+  if (caller->refusal) return std::move(*caller->refusal);
+  const Principal& principal = *caller->principal;
+  const RequestContext& ctx = caller->ctx;
   auto query = Query(req);
   if (!query.ok()) return std::move(query).error();
   auto started = service.Start(params.Get("provider").value_or(""), Param(*query, "return_to"),
-                               principal->account_id, ctx);
+                               principal.account_id, ctx);
   if (!started.ok()) return std::move(started).error();
   Response response =
       JsonAnswer(200, json::object{{"authorization_url", started->authorization_url}});
@@ -141,12 +141,11 @@ Result<Response> Link(Request& req, const RouteParams& params, OidcService& serv
 }
 
 Result<Response> List(Request& req, OidcService& service, const RouteShared& shared) {
-  const RequestContext ctx = ContextOf(req, shared);
-  std::optional<Response> refusal;
-  auto principal = SignedIn(req, shared, ctx, &refusal);
-  if (refusal) return std::move(*refusal);
-  if (!principal.ok()) return std::move(principal).error();
-  auto linked = service.Linked(principal->account_id);
+  auto caller = SignedInCaller(req, shared);
+  if (!caller.ok()) return std::move(caller).error();
+  if (caller->refusal) return std::move(*caller->refusal);
+  const Principal& principal = *caller->principal;
+  auto linked = service.Linked(principal.account_id);
   if (!linked.ok()) return std::move(linked).error();
   json::array list;
   for (const Identity& identity : *linked) {
@@ -160,24 +159,23 @@ Result<Response> List(Request& req, OidcService& service, const RouteShared& sha
 
 Result<Response> Unlink(Request& req, const RouteParams& params, OidcService& service,
                         const RouteShared& shared) {
-  const RequestContext ctx = ContextOf(req, shared);
-  std::optional<Response> refusal;
-  auto principal = SignedIn(req, shared, ctx, &refusal);
-  if (refusal) return std::move(*refusal);
-  if (!principal.ok()) return std::move(principal).error();
+  auto caller = SignedInCaller(req, shared);
+  if (!caller.ok()) return std::move(caller).error();
+  if (caller->refusal) return std::move(*caller->refusal);
+  const Principal& principal = *caller->principal;
+  const RequestContext& ctx = caller->ctx;
   GH_RETURN_IF_ERROR(
-      service.Unlink(principal->account_id, params.Get("provider").value_or(""), ctx));
+      service.Unlink(principal.account_id, params.Get("provider").value_or(""), ctx));
   return EmptyAnswer(204);
 }
 
 Result<Response> ProviderToken(Request& req, const RouteParams& params, OidcService& service,
                                const RouteShared& shared) {
-  const RequestContext ctx = ContextOf(req, shared);
-  std::optional<Response> refusal;
-  auto principal = SignedIn(req, shared, ctx, &refusal);
-  if (refusal) return std::move(*refusal);
-  if (!principal.ok()) return std::move(principal).error();
-  auto token = service.ProviderToken(principal->account_id, params.Get("provider").value_or(""));
+  auto caller = SignedInCaller(req, shared);
+  if (!caller.ok()) return std::move(caller).error();
+  if (caller->refusal) return std::move(*caller->refusal);
+  const Principal& principal = *caller->principal;
+  auto token = service.ProviderToken(principal.account_id, params.Get("provider").value_or(""));
   if (!token.ok()) return std::move(token).error();
   json::object body{{"access_token", token->access_token.reveal()}, {"token_type", "Bearer"}};
   if (token->expires_at != 0) body["expires_at"] = token->expires_at;

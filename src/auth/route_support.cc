@@ -101,8 +101,7 @@ Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
   } else if (auto cookie = FindCookie(req, kSessionCookie)) {
     token = std::move(*cookie);
     via_cookie = true;
-  } else if (shared.options.api_keys != nullptr &&
-             req.FindHeader(shared.options.api_key_header)) {
+  } else if (shared.options.api_keys != nullptr && req.FindHeader(shared.options.api_key_header)) {
     // Keys act for services; managing accounts, sessions and keys needs a person.
     return Error(ErrorCode::kUnauthenticated,
                  "this endpoint needs a signed-in user; API keys are accepted by "
@@ -142,6 +141,16 @@ Result<Principal> SignedIn(const Request& req, const RouteShared& shared, const 
     return std::move(s).error();
   }
   return principal;
+}
+
+Result<Caller> SignedInCaller(const Request& req, const RouteShared& shared) {
+  Caller caller;
+  caller.ctx = ContextOf(req, shared);
+  auto principal = SignedIn(req, shared, caller.ctx, &caller.refusal);
+  if (caller.refusal) return caller;
+  if (!principal.ok()) return std::move(principal).error();
+  caller.principal = std::move(*principal);
+  return caller;
 }
 
 Response GrantAnswer(const TokenGrant& grant, const RouteShared& shared) {

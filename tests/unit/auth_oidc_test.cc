@@ -38,17 +38,11 @@ std::int64_t Now(const Clock& clock) {
   return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
 }
 
-// ---- PKCE and form encoding -----------------------------------------------------------------
+// ---- PKCE -----------------------------------------------------------------------------------
 
 TEST(OidcPkce, ChallengeMatchesRfc7636AppendixB) {
   EXPECT_EQ(PkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-}
-
-TEST(OidcForm, EncodesEverythingButUnreservedCharacters) {
-  EXPECT_EQ(FormEncode("a b&c=d/e+f~g.h_i-j"), "a%20b%26c%3Dd%2Fe%2Bf~g.h_i-j");
-  EXPECT_EQ(FormEncode("\xc3\xa9"), "%C3%A9");
-  EXPECT_EQ(FormEncode(""), "");
 }
 
 // ---- discovery --------------------------------------------------------------------------------
