@@ -370,8 +370,9 @@ std::string CheckPins(const std::string& text) {
 std::string CheckKeyHeaderName(const std::string& text) {
   if (text.empty() || text.size() > 64) return "must be 1..64 characters";
   for (unsigned char ch : text) {
-    const bool ok = std::isalnum(ch) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(
-                                                 static_cast<char>(ch)) != std::string_view::npos;
+    const bool ok =
+        std::isalnum(ch) != 0 ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) != std::string_view::npos;
     if (!ok) return "must be a header field name (letters, digits, '-' and the like)";
   }
   std::string lower;
@@ -584,14 +585,12 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(IntKey(
       "passwords", "min_bytes", 8, 64, [](auto& c) -> auto& { return c.passwords.min_bytes; }));
   specs.push_back(IntKey(
-      "passwords", "max_bytes", 64, 4096,
-      [](auto& c) -> auto& { return c.passwords.max_bytes; }));
+      "passwords", "max_bytes", 64, 4096, [](auto& c) -> auto& { return c.passwords.max_bytes; }));
   specs.push_back(BoolKey(
       "passwords", "require_complexity",
       [](auto& c) -> auto& { return c.passwords.require_complexity; }));
   specs.push_back(PathKey(
-      "passwords", "blocklist_file",
-      [](auto& c) -> auto& { return c.passwords.blocklist_file; }));
+      "passwords", "blocklist_file", [](auto& c) -> auto& { return c.passwords.blocklist_file; }));
 
   specs.push_back(EnumKey<StoreDriver>(
       "store", "driver", "\"sqlite\", \"postgres\"", ParseStoreDriver, StoreDriverName,
@@ -766,7 +765,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(BoolKey(
       "mfa", "sms_allow_plain_http", [](auto& c) -> auto& { return c.mfa.sms_allow_plain_http; }));
 
-  specs.push_back(BoolKey("admin", "enabled", [](auto& c) -> auto& { return c.admin.enabled; }));
+  specs.push_back(BoolKey(
+      "admin", "enabled", [](auto& c) -> auto& { return c.admin.enabled; }));
   specs.push_back(StringKey(
       "admin", "listen", AnyHost, [](auto& c) -> auto& { return c.admin.listen; }));
   specs.push_back(IntKey(
@@ -777,7 +777,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(BoolKey(
       "api_keys", "enabled", [](auto& c) -> auto& { return c.api_keys.enabled; }));
   specs.push_back(StringKey(
-      "api_keys", "header", CheckKeyHeaderName, [](auto& c) -> auto& { return c.api_keys.header; }));
+      "api_keys", "header", CheckKeyHeaderName,
+      [](auto& c) -> auto& { return c.api_keys.header; }));
   specs.push_back(StringKey(
       "api_keys", "environment", CheckKeyEnvironment,
       [](auto& c) -> auto& { return c.api_keys.environment; }));
@@ -889,9 +890,9 @@ const std::vector<SecretSpec>& SecretSpecs() {
 
 const std::vector<std::string_view>& Sections() {
   static const std::vector<std::string_view> sections = {
-      "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
-      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "mfa", "api_keys",
-      "oidc"};
+      "server",    "log",   "crypto",     "tokens",    "sessions", "state",
+      "passwords", "store", "rate_limit", "client_ip", "ip_lists", "brute_force",
+      "admin",     "mfa",   "api_keys",   "oidc"};
   return sections;
 }
 
