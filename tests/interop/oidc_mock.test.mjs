@@ -396,7 +396,8 @@ describe('sign-in through oauth2-mock-server', () => {
     const res = await signIn(client, { returnTo: '/app' });
     assert.equal(res.status, 303, res.text);
     assert.ok(!client.jar.has('__Host-gh_session'), 'no session before the second factor');
-    const fragment = new URLSearchParams(new URL(res.headers.location, gatehouse.url).hash.slice(1));
+    const landing = new URL(res.headers.location, gatehouse.url);
+    const fragment = new URLSearchParams(landing.hash.slice(1));
     assert.equal(fragment.get('mfa_required'), 'true');
     // The code of the next step: the enrolment's code is spent.
     const next = totp.generate({ timestamp: Date.now() + 30000 });

@@ -128,17 +128,25 @@ export function httpsRequest(url, { method, headers = {}, body, ca, jar, form } 
 
 // Starts `gatehouse serve` on a free port. `toml` is appended to a development configuration
 // that has TLS, fresh keys, SQLite and quick password hashing; `prepare(dir, port)` may write
-// files the extra configuration names and return more TOML. Returns the server: { url, port,
-// ca, dir, output(), events(), request(path, options), stop() }.
-export async function startGatehouse(name, { toml = '', prepare } = {}) {
+// files the extra configuration names and return more TOML; `tokens(dir)` may write token
+// keys and return the body of [tokens] (default: a fresh HS256 secret). Returns the server:
+// { url, port, ca, dir, output(), events(), request(path, options), stop() }; stop() sends
+// SIGTERM (SIGKILL after 5 s), returns how the process ended, and may be called again.
+export async function startGatehouse(name, { toml = '', prepare, tokens } = {}) {
   const binary = process.env.GATEHOUSE_BINARY;
   assert.ok(binary, 'set GATEHOUSE_BINARY to the gatehouse executable');
   const port = await freePort();
   const dir = tempDir(name);
   const masterKeyFile = path.join(dir, 'master.key');
   writeSecret(masterKeyFile, `v1:${randomBytes(32).toString('base64')}\n`);
-  const hmacFile = path.join(dir, 'token-hmac.key');
-  writeSecret(hmacFile, `${randomBytes(48).toString('base64')}\n`);
+  let tokenToml;
+  if (tokens) {
+    tokenToml = await tokens(dir);
+  } else {
+    const hmacFile = path.join(dir, 'token-hmac.key');
+    writeSecret(hmacFile, `${randomBytes(48).toString('base64')}\n`);
+    tokenToml = `hmac_secret_file = "${hmacFile}"`;
+  }
   const tls = makeCertificate(dir, 'gatehouse');
   const extra = prepare ? await prepare(dir, port) : '';
   const configFile = path.join(dir, 'gatehouse.toml');
@@ -165,7 +173,7 @@ argon2_memory_kib = 8192
 argon2_iterations = 1
 
 [tokens]
-hmac_secret_file = "${hmacFile}"
+${tokenToml}
 
 [store]
 driver = "sqlite"
@@ -193,6 +201,7 @@ ${extra ?? ''}
     });
   });
 
+  let stopped;
   const server = {
     url: `https://127.0.0.1:${port}`,
     port,
@@ -205,6 +214,7 @@ ${extra ?? ''}
     request: (urlPath, options = {}) =>
       httpsRequest(`https://127.0.0.1:${port}${urlPath}`, { ca: tls.cert, ...options }),
     stop: async () => {
+      if (stopped) return stopped;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       let timer;
       const timedOut = new Promise((resolve) => {
@@ -217,6 +227,7 @@ ${extra ?? ''}
         status = { ...(await exited), killed: true };
       }
       rmSync(dir, { recursive: true, force: true });
+      stopped = status;
       return status;
     },
   };
