@@ -61,12 +61,9 @@ void AuthService::Emit(EventType type, Severity severity, const RequestContext& 
   events_.Emit(event);
 }
 
-Result<AuthService::Registered> AuthService::Register(std::string_view email,
-                                                      std::string_view password,
-                                                      std::optional<std::string> display_name,
-                                                      std::optional<std::string> phone,
-                                                      const RequestContext& ctx,
-                                                      PolicyFailure* policy_failure) {
+Result<AuthService::Registered> AuthService::Register(
+    std::string_view email, std::string_view password, std::optional<std::string> display_name,
+    std::optional<std::string> phone, const RequestContext& ctx, PolicyFailure* policy_failure) {
   auto normalized = NormalizeEmail(email);
   if (!normalized.ok()) return std::move(normalized).error();
 
@@ -132,7 +129,7 @@ Result<LoginOutcome> AuthService::Login(std::string_view email, std::string_view
   // The password alone is not enough for an account with a second factor: no session and
   // no token until the ticket comes back with a code.
   if (second_factors_ != nullptr) {
-    auto challenge = second_factors_->ChallengeFor(*account, ctx);
+    auto challenge = second_factors_->ChallengeFor(*account, ctx, "pwd");
     if (!challenge.ok()) return std::move(challenge).error();
     if (*challenge) {
       LoginOutcome outcome;
@@ -165,6 +162,30 @@ Result<TokenGrant> AuthService::CompleteLogin(std::string_view account_id,
   Emit(EventType::kLoginSuccess, Severity::kInfo, ctx, (*account)->id, "second_factor",
        {{"session_id", grant->session_id}, {"method", std::string(method)}});
   return grant;
+}
+
+Result<LoginOutcome> AuthService::SignInExternal(const Account& account,
+                                                 std::vector<std::string> amr,
+                                                 std::string_view method, std::string_view provider,
+                                                 const RequestContext& ctx) {
+  LoginOutcome outcome;
+  // The provider vouched for the first factor only; an enrolled second factor still
+  // comes first, as after a password.
+  if (second_factors_ != nullptr && !amr.empty()) {
+    auto challenge = second_factors_->ChallengeFor(account, ctx, amr.front());
+    if (!challenge.ok()) return std::move(challenge).error();
+    if (*challenge) {
+      outcome.challenge = std::move(**challenge);
+      return outcome;
+    }
+  }
+  GH_RETURN_IF_ERROR(EnforceSessionLimit(account, ctx));
+  auto grant = StartSession(account, std::move(amr), ctx);
+  if (!grant.ok()) return std::move(grant).error();
+  Emit(EventType::kLoginSuccess, Severity::kInfo, ctx, account.id, method,
+       {{"session_id", grant->session_id}, {"provider", std::string(provider)}});
+  outcome.grant = std::move(*grant);
+  return outcome;
 }
 
 Status AuthService::VerifyCurrentPassword(const Principal& principal, std::string_view password,
@@ -343,8 +364,7 @@ Status AuthService::Logout(const Principal& principal, const RequestContext& ctx
   return EndSession(principal.session_id, "logout");
 }
 
-Status AuthService::ChangePassword(const Principal& principal,
-                                   std::string_view current_password,
+Status AuthService::ChangePassword(const Principal& principal, std::string_view current_password,
                                    std::string_view new_password, const RequestContext& ctx,
                                    PolicyFailure* policy_failure) {
   GH_RETURN_IF_ERROR(VerifyCurrentPassword(principal, current_password, ctx));

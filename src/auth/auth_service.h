@@ -88,9 +88,11 @@ struct LoginOutcome {
 class SecondFactorGate {
  public:
   virtual ~SecondFactorGate() = default;
-  // nullopt: the account has no active second factor, sign it in now.
-  virtual Result<std::optional<SecondFactorChallenge>> ChallengeFor(const Account& account,
-                                                                    const RequestContext& ctx) = 0;
+  // nullopt: the account has no active second factor, sign it in now. `first_factor` is
+  // the RFC 8176 amr value of what the account proved already ("pwd", or "fed" for an
+  // OpenID provider); the session's amr starts with it.
+  virtual Result<std::optional<SecondFactorChallenge>> ChallengeFor(
+      const Account& account, const RequestContext& ctx, std::string_view first_factor) = 0;
 };
 
 class AuthService {
@@ -149,6 +151,15 @@ class AuthService {
   Status ChangePassword(const Principal& principal, std::string_view current_password,
                         std::string_view new_password, const RequestContext& ctx,
                         PolicyFailure* policy_failure);
+
+  // A session for an account whose owner another party has authenticated (an OpenID
+  // provider): the same session limit, tokens and `login_success` event as a password
+  // login, with `amr` as given and `method` ("oidc") and `provider` in the event.
+  // An account with a second factor gets a challenge instead, whose ticket remembers `amr`'s
+  // first value as the first factor.
+  Result<LoginOutcome> SignInExternal(const Account& account, std::vector<std::string> amr,
+                                      std::string_view method, std::string_view provider,
+                                      const RequestContext& ctx);
 
   Result<std::vector<SessionRecord>> ListSessions(const Principal& principal);
   // kNotFound when the session is not one of the caller's active sessions.

@@ -86,23 +86,6 @@ Result<std::optional<Response>> Guarded(const Request& req, const RouteShared& s
   return std::optional<Response>();
 }
 
-// The signed-in caller, or the answer that refuses the request.
-struct Caller {
-  std::optional<Principal> principal;
-  std::optional<Response> refusal;
-  RequestContext ctx;
-};
-
-Result<Caller> SignedInCaller(const Request& req, const MfaShared& shared) {
-  Caller caller;
-  caller.ctx = ContextOf(req, *shared.base);
-  auto principal = SignedIn(req, *shared.base, caller.ctx, &caller.refusal);
-  if (caller.refusal) return caller;
-  if (!principal.ok()) return std::move(principal).error();
-  caller.principal = std::move(*principal);
-  return caller;
-}
-
 // Proof that the signed-in person is the account holder, for changes an attacker holding
 // only a stolen session must not make: a current TOTP code or the password, exactly one.
 Result<std::optional<Response>> Reauthenticate(const Request& req, const MfaShared& shared,
@@ -156,7 +139,7 @@ Result<Response> DispatchAnswer(const Request& req, const SmsDispatch& dispatch)
 // ---- signed-in routes ------------------------------------------------------------------------
 
 Result<Response> Overview(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto overview = shared.mfa.Overview(caller->principal->account_id);
@@ -174,7 +157,7 @@ Result<Response> Overview(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> BeginTotp(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto enrolment = shared.mfa.BeginTotp(caller->principal->account_id, caller->ctx);
@@ -193,7 +176,7 @@ Result<Response> BeginTotp(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> ConfirmTotp(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto body = ReadBody(req, *shared.base);
@@ -217,7 +200,7 @@ Result<Response> ConfirmTotp(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> DisableTotp(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto body = ReadBody(req, *shared.base);
@@ -234,7 +217,7 @@ Result<Response> DisableTotp(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> RegenerateBackupCodes(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto body = ReadBody(req, *shared.base);
@@ -252,7 +235,7 @@ Result<Response> RegenerateBackupCodes(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> BeginSms(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto body = ReadBody(req, *shared.base);
@@ -266,7 +249,7 @@ Result<Response> BeginSms(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> ConfirmSms(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto body = ReadBody(req, *shared.base);
@@ -290,7 +273,7 @@ Result<Response> ConfirmSms(Request& req, const MfaShared& shared) {
 }
 
 Result<Response> DisableSms(Request& req, const MfaShared& shared) {
-  auto caller = SignedInCaller(req, shared);
+  auto caller = SignedInCaller(req, *shared.base);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
   auto body = ReadBody(req, *shared.base);

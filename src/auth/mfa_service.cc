@@ -18,7 +18,10 @@ using audit::Severity;
 
 constexpr std::string_view kTicketPrefix = "ght_";
 constexpr std::size_t kTicketBytes = 32;
-constexpr std::string_view kTicketFormat = "v1";
+// v2 adds the first factor; v1 tickets (from an instance not yet upgraded, at most
+// ticket_ttl old) had a password before them.
+constexpr std::string_view kTicketFormat = "v2";
+constexpr std::string_view kTicketFormatV1 = "v1";
 constexpr std::size_t kMaxCodeBytes = 64;
 constexpr std::size_t kBackupCodeLength = 16;
 // RFC 4648 base32 in lower case: 5 bits a character, 80 bits a code. No 0/1/8/9, so a code
@@ -121,16 +124,17 @@ std::optional<SecondFactorMethod> ParseSecondFactorMethod(std::string_view name)
   return std::nullopt;
 }
 
-std::vector<std::string> AmrFor(SecondFactorMethod method) {
+std::vector<std::string> AmrFor(SecondFactorMethod method, std::string_view first_factor) {
+  const std::string first(first_factor);
   switch (method) {
     case SecondFactorMethod::kTotp:
-      return {"pwd", "otp", "mfa"};
+      return {first, "otp", "mfa"};
     case SecondFactorMethod::kSms:
-      return {"pwd", "sms", "mfa"};
+      return {first, "sms", "mfa"};
     case SecondFactorMethod::kBackupCode:
-      return {"pwd", "backup_code", "mfa"};
+      return {first, "backup_code", "mfa"};
   }
-  return {"pwd", "mfa"};
+  return {first, "mfa"};
 }
 
 std::optional<CodeShape> ClassifyCode(std::string_view code, unsigned totp_digits,
@@ -220,8 +224,13 @@ Result<std::vector<std::string>> MfaService::ActiveMethods(std::string_view acco
   return methods;
 }
 
-Result<std::optional<SecondFactorChallenge>> MfaService::ChallengeFor(const Account& account,
-                                                                      const RequestContext& ctx) {
+Result<std::optional<SecondFactorChallenge>> MfaService::ChallengeFor(
+    const Account& account, const RequestContext& ctx, std::string_view first_factor) {
+  // The first factor goes into the ticket's value, one line of [a-z]: nothing else.
+  if (first_factor.empty() || first_factor.size() > 16 ||
+      first_factor.find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string_view::npos) {
+    return Internal("first factor is not an amr value");
+  }
   auto methods = ActiveMethods(account.id);
   if (!methods.ok()) return std::move(methods).error();
   if (methods->empty()) return std::optional<SecondFactorChallenge>();
@@ -230,9 +239,10 @@ Result<std::optional<SecondFactorChallenge>> MfaService::ChallengeFor(const Acco
   challenge.ticket = Secret(std::string(kTicketPrefix) + crypto::RandomToken(kTicketBytes));
   challenge.methods = std::move(*methods);
   challenge.expires_in = settings_.ticket_ttl;
-  // Only the ticket's hash is a key, and the value binds the account and the device that
-  // gave the password: a ticket carried to another device is refused.
-  const std::string value = std::string(kTicketFormat) + "\n" + account.id + "\n" + ctx.fingerprint;
+  // Only the ticket's hash is a key, and the value binds the account, the first factor and
+  // the device that gave it: a ticket carried to another device is refused.
+  const std::string value = std::string(kTicketFormat) + "\n" + account.id + "\n" +
+                            std::string(first_factor) + "\n" + ctx.fingerprint;
   GH_RETURN_IF_ERROR(state_.Set(TicketKey(challenge.ticket.reveal()), value, settings_.ticket_ttl));
   return std::optional<SecondFactorChallenge>(std::move(challenge));
 }
@@ -248,12 +258,16 @@ Result<TicketHolder> MfaService::PeekTicket(std::string_view ticket, const Reque
   const std::string& text = **value;
   const std::size_t first = text.find('\n');
   const std::size_t second = first == std::string::npos ? first : text.find('\n', first + 1);
-  if (second == std::string::npos || text.substr(0, first) != kTicketFormat) {
+  const bool v1 = first != std::string::npos && text.substr(0, first) == kTicketFormatV1;
+  const std::size_t third =
+      v1 || second == std::string::npos ? second : text.find('\n', second + 1);
+  if (third == std::string::npos || (!v1 && text.substr(0, first) != kTicketFormat)) {
     return Internal("malformed MFA ticket in the state store");
   }
   TicketHolder holder;
   holder.account_id = text.substr(first + 1, second - first - 1);
-  const std::string_view fingerprint = std::string_view(text).substr(second + 1);
+  holder.first_factor = v1 ? "pwd" : text.substr(second + 1, third - second - 1);
+  const std::string_view fingerprint = std::string_view(text).substr(third + 1);
   if (!crypto::ConstantTimeEquals(fingerprint, ctx.fingerprint)) {
     return InvalidTicket("ticket presented by another device");
   }
@@ -687,7 +701,7 @@ Result<SecondFactorPass> MfaService::Redeem(std::string_view ticket, std::string
   auto taken = state_.Take(TicketKey(ticket));
   if (!taken.ok()) return std::move(taken).error();
   if (!*taken) return InvalidTicket("ticket spent by a concurrent request");
-  pass.amr = AmrFor(pass.method);
+  pass.amr = AmrFor(pass.method, holder->first_factor);
   return pass;
 }
 

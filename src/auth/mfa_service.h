@@ -75,7 +75,8 @@ std::optional<SecondFactorMethod> ParseSecondFactorMethod(std::string_view name)
 // The token's `amr` after the password and this method (RFC 8176 section 2): "pwd" and "mfa"
 // always; "otp" for TOTP, "sms" for SMS; backup codes have no registered value, so they are
 // named by the private value "backup_code" (RFC 8176 allows values beyond the registry).
-std::vector<std::string> AmrFor(SecondFactorMethod method);
+// The session's amr after `first_factor` ("pwd", "fed") and a second factor.
+std::vector<std::string> AmrFor(SecondFactorMethod method, std::string_view first_factor = "pwd");
 
 // What a submitted code looks like, before any check. Only these shapes are checked at all.
 enum class CodeShape : std::uint8_t { kDigits, kBackupCode };
@@ -117,7 +118,8 @@ struct SmsDispatch {
 // A ticket that is still valid, with the account it was issued for.
 struct TicketHolder {
   std::string account_id;
-  std::string email;  // The account's normalised email (for the brute-force account key).
+  std::string first_factor;  // The amr value of what the account proved before the ticket.
+  std::string email;         // The account's normalised email (for the brute-force account key).
 };
 
 struct SecondFactorPass {
@@ -142,7 +144,8 @@ class MfaService final : public SecondFactorGate {
   // SecondFactorGate: a ticket when the account has an active factor (bound to the
   // device fingerprint of `ctx`).
   Result<std::optional<SecondFactorChallenge>> ChallengeFor(const Account& account,
-                                                            const RequestContext& ctx) override;
+                                                            const RequestContext& ctx,
+                                                            std::string_view first_factor) override;
 
   Result<MfaOverview> Overview(std::string_view account_id);
 

@@ -145,6 +145,16 @@ Result<Principal> SignedIn(const Request& req, const RouteShared& shared, const 
   return principal;
 }
 
+Result<Caller> SignedInCaller(const Request& req, const RouteShared& shared) {
+  Caller caller;
+  caller.ctx = ContextOf(req, shared);
+  auto principal = SignedIn(req, shared, caller.ctx, &caller.refusal);
+  if (caller.refusal) return caller;
+  if (!principal.ok()) return std::move(principal).error();
+  caller.principal = std::move(*principal);
+  return caller;
+}
+
 Response GrantAnswer(const TokenGrant& grant, const RouteShared& shared) {
   json::object body;
   body["access_token"] = grant.access.token;

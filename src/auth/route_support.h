@@ -53,6 +53,15 @@ Result<Principal> Authenticated(const http::Request& req, const RouteShared& sha
 Result<Principal> SignedIn(const http::Request& req, const RouteShared& shared,
                            const RequestContext& ctx, std::optional<http::Response>* refusal);
 
+// The signed-in caller of a route (SignedIn), or the answer that refuses the request: when
+// `refusal` is set it is the 429 to send, and `principal` is empty.
+struct Caller {
+  std::optional<Principal> principal;
+  std::optional<http::Response> refusal;
+  RequestContext ctx;
+};
+Result<Caller> SignedInCaller(const http::Request& req, const RouteShared& shared);
+
 // The OAuth 2.0 token answer of a sign-in, with the session and refresh cookies.
 http::Response GrantAnswer(const TokenGrant& grant, const RouteShared& shared);
 

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "auth/api_key_routes.h"
+#include "auth/oidc_routes.h"
 #include "auth/request_traits.h"
 #include "auth/route_support.h"
 #include "core/mask.h"
@@ -317,6 +318,7 @@ void AddAuthRoutes(http::Router& router, AuthService& service, const TokenServic
                    audit::EventSink& events, AuthRoutesOptions options) {
   auto shared = std::make_shared<Shared>(Shared{service, tokens, events, std::move(options)});
   if (shared->options.mfa != nullptr) AddMfaRoutes(router, shared, *shared->options.mfa);
+  if (shared->options.oidc != nullptr) AddOidcRoutes(router, shared, *shared->options.oidc);
   const http::RouteOptions offload{.offload = true, .rate_class = "auth"};
   const http::RouteOptions protected_offload{.offload = true, .rate_class = "protected"};
 

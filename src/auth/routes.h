@@ -30,6 +30,7 @@
 #include "auth/api_key_service.h"
 #include "auth/auth_service.h"
 #include "auth/login_guard.h"
+#include "auth/oidc_service.h"
 #include "auth/token_service.h"
 #include "http/router.h"
 #include "protect/rate_limit.h"
@@ -56,6 +57,9 @@ struct AuthRoutesOptions {
   // Brute-force defence of password login; null turns it off (tests of other parts only).
   // Not owned; must outlive the router.
   const LoginGuard* login_guard = nullptr;
+  // Sign-in with OpenID providers (auth/oidc_routes.h); null: no such routes. Not owned.
+  OidcService* oidc = nullptr;
+  std::chrono::seconds pre_auth_cookie_max_age{600};
   // Second factors; null: no MFA routes and password login alone. Not owned.
   MfaService* mfa = nullptr;
   // API keys (auth/api_key_service.h); null turns them off. Not owned; must outlive the

@@ -1,30 +1,12 @@
 #include "auth/sms_sender.h"
 
 #include "core/log.h"
+#include "http/url_encoding.h"
 
 namespace gatehouse::auth {
 namespace {
 
 constexpr std::string_view kPlaceholders[] = {"${to}", "${from}", "${message}"};
-
-std::string FormEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : text) {
-    const bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                       (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '*';
-    if (plain) {
-      out += static_cast<char>(ch);
-    } else if (ch == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 0xf];
-    }
-  }
-  return out;
-}
 
 std::string JsonEscape(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -113,7 +95,7 @@ Status ValidateSmsSenderOptions(const SmsSenderOptions& options) {
 std::string RenderSmsBody(const SmsSenderOptions& options, std::string_view to,
                           std::string_view message) {
   auto encode = [&](std::string_view value) {
-    return options.format == SmsBodyFormat::kForm ? FormEncode(value) : JsonEscape(value);
+    return options.format == SmsBodyFormat::kForm ? http::FormEncode(value) : JsonEscape(value);
   };
   std::string out;
   const std::string& tpl = options.body_template;

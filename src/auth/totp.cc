@@ -8,6 +8,7 @@
 
 #include "crypto/constant_time.h"
 #include "crypto/random.h"
+#include "http/url_encoding.h"
 
 namespace gatehouse::auth {
 namespace {
@@ -172,35 +173,12 @@ Result<Secret> Base32Decode(std::string_view text) {
   return secret;
 }
 
-namespace {
-
-// RFC 3986 section 2.3 unreserved characters stay, everything else becomes %XX.
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : text) {
-    const bool unreserved = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-                            ch == '~';
-    if (unreserved) {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 0xf];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 std::string OtpauthUri(std::string_view issuer, std::string_view account,
                        std::string_view secret_base32, const TotpParams& params) {
   // The issuer appears both as the label prefix and as a parameter: older apps read only the
   // prefix, newer ones prefer the parameter (Google's key URI format).
-  const std::string encoded_issuer = PercentEncode(issuer);
-  std::string uri = "otpauth://totp/" + encoded_issuer + ":" + PercentEncode(account);
+  const std::string encoded_issuer = http::PercentEncode(issuer);
+  std::string uri = "otpauth://totp/" + encoded_issuer + ":" + http::PercentEncode(account);
   uri += "?secret=" + std::string(secret_base32);
   uri += "&issuer=" + encoded_issuer;
   uri += "&algorithm=" + std::string(OtpAlgorithmName(params.algorithm));

@@ -14,6 +14,7 @@
 #include "auth/session_repository.h"
 #include "auth/sms_sender.h"
 #include "auth/token_service.h"
+#include "cli/oidc_setup.h"
 #include "auth/totp.h"
 #include "cli/periodic_task.h"
 #include "core/log.h"
@@ -76,6 +77,7 @@ class Components final : public AuthComponents {
   auth::PasswordBlocklist blocklist;
   std::unique_ptr<auth::AuthService> service;
   std::unique_ptr<auth::LoginGuard> login_guard;
+  std::unique_ptr<OidcComponents> oidc;
   std::unique_ptr<auth::HttpSmsSender> sms;
   std::unique_ptr<auth::MfaService> mfa;
   auth::ApiKeyRepository api_key_repository;
@@ -298,6 +300,13 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
           }
         });
   }
+
+  auto oidc = SetUpOidc(config, store, keys, state, events, clock, components->accounts,
+                        *components->service, options.own_origin);
+  if (!oidc.ok()) return std::move(oidc).error();
+  components->oidc = std::move(*oidc);
+  if (components->oidc) options.oidc = &components->oidc->service();
+  options.pre_auth_cookie_max_age = config.oidc.flow_ttl;
   auth::AddAuthRoutes(router, *components->service, components->tokens, events, options);
   return std::unique_ptr<AuthComponents>(std::move(components));
 }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/config_keys.h"
+#include "core/config_oidc.h"
 #include "core/profile.h"
 
 extern char** environ;
@@ -33,6 +34,10 @@ using config_internal::SecretSpec;
 using config_internal::SecretSpecs;
 using config_internal::Sections;
 using config_internal::Value;
+using config_internal::ApplyOidcProviders;
+using config_internal::CheckOidcProviders;
+using config_internal::OidcProviderPath;
+using config_internal::OidcSecretVar;
 
 // A secret file larger than this is surely the wrong file (a certificate bundle, a log).
 constexpr std::size_t kMaxSecretFileBytes = 64 * 1024;
@@ -203,6 +208,10 @@ void ApplyToml(const toml::table& root, const Origin& origin, Config& config, Pr
       continue;
     }
     for (const auto& [child_name, child] : *table) {
+      if (key == "oidc" && child_name.str() == "providers") {
+        ApplyOidcProviders(child, origin, config, problems.errors);
+        continue;
+      }
       ApplyTomlKey(key, child_name.str(), child, origin, config, problems);
     }
   }
@@ -236,6 +245,10 @@ void ApplyEnv(const std::map<std::string, std::string>& env, Config& config, Pro
     }
   }
   for (const auto& spec : SecretSpecs()) known.insert(EnvName(spec.section, spec.name));
+  for (const auto& provider : config.oidc.providers) {
+    known.insert(OidcSecretVar(provider.id));
+    known.insert(OidcSecretVar(provider.id) + "_FILE");
+  }
 
   for (const auto& [name, value] : env) {
     if (name.rfind("GATEHOUSE_", 0) == 0 && known.count(name) == 0) {
@@ -321,11 +334,12 @@ std::string OctalMode(mode_t mode) {
   return text;
 }
 
-void LoadSecret(const SecretSpec& spec, const std::map<std::string, std::string>& env,
-                Profile profile, Config& config, Problems& problems) {
-  SecretSetting& secret = spec.get(config);
-  const std::string path = KeyPath(spec.section, spec.name);
-  const std::string value_var = EnvName(spec.section, spec.name);
+// Loads one secret: `path` names it in problems, `value_var` is the variable that can carry
+// it (with "_FILE", a file holding it), secret.file the file the TOML named.
+void LoadSecretSetting(SecretSetting& secret, const std::string& path,
+                       const std::string& value_var,
+                       const std::map<std::string, std::string>& env, Profile profile,
+                       Problems& problems) {
   const std::string file_var = value_var + "_FILE";
   std::string content;
 
@@ -374,6 +388,12 @@ void LoadSecret(const SecretSpec& spec, const std::map<std::string, std::string>
     secret.value = Secret(content);
   }
   SecureWipe(content);
+}
+
+void LoadSecret(const SecretSpec& spec, const std::map<std::string, std::string>& env,
+                Profile profile, Config& config, Problems& problems) {
+  LoadSecretSetting(spec.get(config), KeyPath(spec.section, spec.name),
+                    EnvName(spec.section, spec.name), env, profile, problems);
 }
 
 // ---- checks across keys ----------------------------------------------------------------------
@@ -464,6 +484,7 @@ void CheckCrossKeys(const Config& config, Problems& problems) {
   if (config.passwords.min_bytes > config.passwords.max_bytes) {
     problems.Add("passwords.min_bytes: must not exceed passwords.max_bytes");
   }
+  CheckOidcProviders(config, problems.errors);
   CheckMfaKeys(config.mfa, problems);
   if (config.api_keys.default_lifetime_days > config.api_keys.max_lifetime_days) {
     problems.Add("api_keys.default_lifetime_days: must not exceed api_keys.max_lifetime_days");
@@ -587,6 +608,19 @@ Result<LoadOutcome> LoadCollecting(const std::filesystem::path& file,
   ApplyToml(root, file_origin, config, problems);
   ApplyEnv(env, config, problems);
   for (const auto& spec : SecretSpecs()) LoadSecret(spec, env, profile, config, problems);
+  for (auto& provider : config.oidc.providers) {
+    if (provider.id.empty()) continue;
+    const std::string file_var = OidcSecretVar(provider.id) + "_FILE";
+    if (auto it = env.find(file_var); it != env.end()) {
+      std::error_code cwd_error;
+      std::filesystem::path file(it->second);
+      if (file.is_relative()) file = std::filesystem::current_path(cwd_error) / file;
+      provider.client_secret.file = file.lexically_normal();
+      provider.client_secret.env_var = file_var;
+    }
+    LoadSecretSetting(provider.client_secret, OidcProviderPath(provider) + ".client_secret",
+                      OidcSecretVar(provider.id), env, profile, problems);
+  }
   CheckCrossKeys(config, problems);
 
   outcome.errors = std::move(problems.errors);

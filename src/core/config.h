@@ -237,6 +237,39 @@ struct AdminConfig {
   SecretSetting token;  // Bearer token the admin endpoints require (at least 32 bytes).
 };
 
+// One OpenID Connect provider, from a [[oidc.providers]] table (auth/oidc_provider.h).
+// Providers come from the file only; the environment can give each one's client secret as
+// GATEHOUSE_OIDC_<ID>_CLIENT_SECRET[_FILE] (the id upper-cased, '-' as '_').
+struct OidcProviderConfig {
+  std::string id;      // 1..32 of [a-z0-9_-]; names the routes /v1/auth/oidc/{id}/...
+  std::string preset;  // "" or "google" (knows the issuer).
+  std::string issuer;  // https URL; discovery is read from <issuer>/.well-known/...
+  std::string client_id;
+  SecretSetting client_secret;
+  std::string scopes = "openid email profile";  // Space-separated; must include openid.
+  std::string redirect_uri;  // https URL of this service's callback for the provider.
+  std::string token_auth = "client_secret_basic";  // Or "client_secret_post".
+  // Link a first sign-in to the existing account with the same email, when the provider
+  // says the email is verified.
+  bool link_by_email = false;
+  // Make an account for a first sign-in with a verified email no account has.
+  bool create_accounts = true;
+  std::string pinned_public_keys;  // "sha256//<base64>", several joined by ';'.
+  std::filesystem::path ca_file;   // Extra trust anchors for this provider; empty: system.
+  bool verify_tls = true;          // Only the development profile may turn it off.
+  std::size_t source_line = 0;     // Where the table starts, for messages.
+};
+
+struct OidcConfig {
+  std::chrono::seconds flow_ttl{600};  // From start to callback.
+  std::chrono::seconds discovery_ttl{3600};
+  std::chrono::seconds jwks_min_refresh{60};  // Least time between key-set reads.
+  // Origins that return_to may name besides this service's own (comma-separated).
+  std::string return_to_origins;
+  std::string default_return_to = "/";
+  std::vector<OidcProviderConfig> providers;
+};
+
 // Second factors (docs/mfa.md). SMS is off unless sms_enabled; its sender is an HTTP API.
 struct MfaConfig {
   std::string issuer = "Gatehouse";     // Shown in authenticator apps.
@@ -315,6 +348,7 @@ struct Config {
   IpListsConfig ip_lists;
   BruteForceConfig brute_force;
   AdminConfig admin;
+  OidcConfig oidc;
   MfaConfig mfa;
   ApiKeysConfig api_keys;
 

@@ -370,8 +370,9 @@ std::string CheckPins(const std::string& text) {
 std::string CheckKeyHeaderName(const std::string& text) {
   if (text.empty() || text.size() > 64) return "must be 1..64 characters";
   for (unsigned char ch : text) {
-    const bool ok = std::isalnum(ch) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(
-                                                 static_cast<char>(ch)) != std::string_view::npos;
+    const bool ok =
+        std::isalnum(ch) != 0 ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) != std::string_view::npos;
     if (!ok) return "must be a header field name (letters, digits, '-' and the like)";
   }
   std::string lower;
@@ -584,14 +585,12 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(IntKey(
       "passwords", "min_bytes", 8, 64, [](auto& c) -> auto& { return c.passwords.min_bytes; }));
   specs.push_back(IntKey(
-      "passwords", "max_bytes", 64, 4096,
-      [](auto& c) -> auto& { return c.passwords.max_bytes; }));
+      "passwords", "max_bytes", 64, 4096, [](auto& c) -> auto& { return c.passwords.max_bytes; }));
   specs.push_back(BoolKey(
       "passwords", "require_complexity",
       [](auto& c) -> auto& { return c.passwords.require_complexity; }));
   specs.push_back(PathKey(
-      "passwords", "blocklist_file",
-      [](auto& c) -> auto& { return c.passwords.blocklist_file; }));
+      "passwords", "blocklist_file", [](auto& c) -> auto& { return c.passwords.blocklist_file; }));
 
   specs.push_back(EnumKey<StoreDriver>(
       "store", "driver", "\"sqlite\", \"postgres\"", ParseStoreDriver, StoreDriverName,
@@ -766,7 +765,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(BoolKey(
       "mfa", "sms_allow_plain_http", [](auto& c) -> auto& { return c.mfa.sms_allow_plain_http; }));
 
-  specs.push_back(BoolKey("admin", "enabled", [](auto& c) -> auto& { return c.admin.enabled; }));
+  specs.push_back(BoolKey(
+      "admin", "enabled", [](auto& c) -> auto& { return c.admin.enabled; }));
   specs.push_back(StringKey(
       "admin", "listen", AnyHost, [](auto& c) -> auto& { return c.admin.listen; }));
   specs.push_back(IntKey(
@@ -777,7 +777,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(BoolKey(
       "api_keys", "enabled", [](auto& c) -> auto& { return c.api_keys.enabled; }));
   specs.push_back(StringKey(
-      "api_keys", "header", CheckKeyHeaderName, [](auto& c) -> auto& { return c.api_keys.header; }));
+      "api_keys", "header", CheckKeyHeaderName,
+      [](auto& c) -> auto& { return c.api_keys.header; }));
   specs.push_back(StringKey(
       "api_keys", "environment", CheckKeyEnvironment,
       [](auto& c) -> auto& { return c.api_keys.environment; }));
@@ -818,6 +819,28 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(IntKey(
       "api_keys", "max_service_accounts_per_user", 0, 1000,
       [](auto& c) -> auto& { return c.api_keys.max_service_accounts_per_user; }));
+
+  specs.push_back(IntKey(
+      "oidc", "flow_ttl_s", 60, 3600, [](auto& c) -> auto& { return c.oidc.flow_ttl; }));
+  specs.push_back(IntKey(
+      "oidc", "discovery_ttl_s", 60, 7 * 24 * 3600,
+      [](auto& c) -> auto& { return c.oidc.discovery_ttl; }));
+  specs.push_back(IntKey(
+      "oidc", "jwks_min_refresh_s", 1, 3600,
+      [](auto& c) -> auto& { return c.oidc.jwks_min_refresh; }));
+  specs.push_back(StringKey(
+      "oidc", "return_to_origins", [](const std::string&) { return std::string(); },
+      [](auto& c) -> auto& { return c.oidc.return_to_origins; }));
+  specs.push_back(StringKey(
+      "oidc", "default_return_to",
+      [](const std::string& text) -> std::string {
+        // A path on this service: an absolute URL here would be an open redirect.
+        if (text.empty() || text[0] != '/' || (text.size() > 1 && text[1] == '/')) {
+          return "must be a path starting with a single '/'";
+        }
+        return {};
+      },
+      [](auto& c) -> auto& { return c.oidc.default_return_to; }));
 
   return specs;
 }
@@ -867,8 +890,9 @@ const std::vector<SecretSpec>& SecretSpecs() {
 
 const std::vector<std::string_view>& Sections() {
   static const std::vector<std::string_view> sections = {
-      "server", "log", "crypto", "tokens", "sessions", "state", "passwords", "store",
-      "rate_limit", "client_ip", "ip_lists", "brute_force", "admin", "mfa", "api_keys"};
+      "server",    "log",   "crypto",     "tokens",    "sessions", "state",
+      "passwords", "store", "rate_limit", "client_ip", "ip_lists", "brute_force",
+      "admin",     "mfa",   "api_keys",   "oidc"};
   return sections;
 }
 

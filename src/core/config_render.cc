@@ -1,5 +1,6 @@
 #include "core/config.h"
 #include "core/config_keys.h"
+#include "core/config_oidc.h"
 
 namespace gatehouse::core {
 namespace config_internal {
@@ -41,6 +42,8 @@ std::string RenderMasked(const Config& config) {
       out += std::string(spec.render_key) + " = " + spec.render(config) + "\n";
     }
   }
+
+  out += config_internal::RenderOidcProviders(config);
 
   if (!config.warnings.empty()) {
     out += "\n# Warnings:\n";

@@ -136,6 +136,16 @@ std::vector<Finding> Evaluate(const Config& config) {
                         "server.expose_test_endpoints: must be false; test endpoints may not "
                         "be served on the public listener"});
   }
+  for (const OidcProviderConfig& provider : config.oidc.providers) {
+    const std::string path = "oidc.providers[" + provider.id + "].client_secret";
+    if (provider.client_secret.development_marker) {
+      findings.push_back({Severity::kStagingWarning,
+                          path + ": is a development secret; use the one the provider issued"});
+    }
+    if (provider.client_secret.present() && IsWeakSecret(provider.client_secret.value.reveal())) {
+      findings.push_back({Severity::kStagingWarning, path + ": is a well-known weak value"});
+    }
+  }
   // The SMS provider receives every login code: its connection must be verified TLS
   // everywhere but on a developer's machine, so staging refuses these too.
   if (config.mfa.sms_enabled && !config.mfa.sms_verify_tls) {

@@ -7,6 +7,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -29,6 +30,10 @@ constexpr std::size_t kEs256SignatureSize = 64;
 constexpr std::size_t kEdDsaSignatureSize = 64;
 constexpr std::size_t kP256CoordinateSize = 32;
 constexpr std::size_t kMaxPemFileSize = 64 * 1024;
+constexpr int kMinRsaBits = 2048;
+constexpr int kMaxRsaBits = 8192;
+// Public exponents are small in practice (65537); a long one is a sign of a forged key.
+constexpr std::size_t kMaxRsaExponentSize = 8;
 
 // Half the order n of P-256 (FIPS 186-4 D.1.2.3), rounded down: S above it is "high".
 constexpr std::array<std::uint8_t, 32> kP256HalfOrder = {
@@ -58,6 +63,18 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
+struct ParamBldFree {
+  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
+};
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 
 // The DER body of the single PEM block in `text`, labelled `label`. Anything but
 // whitespace around the block, a second block or RFC 1421 headers (encryption) refuse.
@@ -201,16 +218,116 @@ Result<std::vector<std::uint8_t>> DerToLowSRaw(std::span<const std::uint8_t> der
   return raw;
 }
 
-std::size_t SignatureSize(JwsAlgorithm alg) {
-  switch (alg) {
-    case JwsAlgorithm::kHs256:
-      return kHs256SignatureSize;
-    case JwsAlgorithm::kEs256:
-      return kEs256SignatureSize;
-    case JwsAlgorithm::kEdDsa:
-      return kEdDsaSignatureSize;
+// A big-endian unsigned integer member of a JWK ("n", "x", ...), canonical base64url.
+Result<std::vector<std::uint8_t>> JwkBytes(const boost::json::object& jwk, std::string_view name) {
+  const boost::json::value* v = jwk.if_contains(name);
+  if (v == nullptr || !v->is_string())
+    return BadKey("JWK member " + std::string(name) + " missing");
+  auto bytes = Base64UrlDecode(v->as_string());
+  if (!bytes.ok() || bytes->empty()) {
+    return BadKey("JWK member " + std::string(name) + " is not canonical base64url");
   }
-  return 0;
+  return std::move(bytes).value();
+}
+
+// The key a JWK's public members describe, and the algorithm its type implies.
+Result<std::pair<EVP_PKEY*, JwsAlgorithm>> PublicPkeyFromJwk(const boost::json::object& jwk,
+                                                             std::string_view kty) {
+  if (kty == "OKP") {
+    const boost::json::value* crv = jwk.if_contains("crv");
+    if (crv == nullptr || !crv->is_string() || crv->as_string() != "Ed25519") {
+      return BadKey("OKP JWK is not Ed25519");
+    }
+    auto x = JwkBytes(jwk, "x");
+    if (!x.ok()) return std::move(x).error();
+    if (x->size() != 32) return BadKey("Ed25519 JWK x is not 32 bytes");
+    EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, x->data(), x->size());
+    if (pkey == nullptr) {
+      ERR_clear_error();
+      return BadKey("Ed25519 JWK x is not a public key");
+    }
+    return std::pair{pkey, JwsAlgorithm::kEdDsa};
+  }
+
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld) return Internal("OSSL_PARAM_BLD_new failed");
+  BnPtr n, e;
+  std::vector<std::uint8_t> point;
+  const char* type = nullptr;
+  JwsAlgorithm alg;
+  if (kty == "RSA") {
+    auto n_bytes = JwkBytes(jwk, "n");
+    if (!n_bytes.ok()) return std::move(n_bytes).error();
+    auto e_bytes = JwkBytes(jwk, "e");
+    if (!e_bytes.ok()) return std::move(e_bytes).error();
+    if (e_bytes->size() > kMaxRsaExponentSize) return BadKey("RSA JWK exponent too long");
+    // Refuse huge moduli before building anything: verification cost grows with them.
+    if (n_bytes->size() > kMaxRsaBits / 8 + 1) return BadKey("RSA modulus over 8192 bits");
+    n.reset(BN_bin2bn(n_bytes->data(), static_cast<int>(n_bytes->size()), nullptr));
+    e.reset(BN_bin2bn(e_bytes->data(), static_cast<int>(e_bytes->size()), nullptr));
+    if (!n || !e) return Internal("BN_bin2bn failed");
+    const int bits = BN_num_bits(n.get());
+    if (bits < kMinRsaBits || bits > kMaxRsaBits) {
+      return BadKey("RSA modulus must be 2048 to 8192 bits");
+    }
+    if (!BN_is_odd(e.get()) || BN_is_one(e.get())) return BadKey("RSA exponent is not valid");
+    if (OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
+      return Internal("OSSL_PARAM_BLD_push_BN failed");
+    }
+    type = "RSA";
+    alg = JwsAlgorithm::kRs256;
+  } else if (kty == "EC") {
+    const boost::json::value* crv = jwk.if_contains("crv");
+    if (crv == nullptr || !crv->is_string() || crv->as_string() != "P-256") {
+      return BadKey("EC JWK is not on P-256");
+    }
+    auto x = JwkBytes(jwk, "x");
+    if (!x.ok()) return std::move(x).error();
+    auto y = JwkBytes(jwk, "y");
+    if (!y.ok()) return std::move(y).error();
+    // RFC 7518 section 6.2.1.2: each coordinate is the full 32 bytes for P-256.
+    if (x->size() != kP256CoordinateSize || y->size() != kP256CoordinateSize) {
+      return BadKey("P-256 JWK coordinate is not 32 bytes");
+    }
+    point.push_back(0x04);  // Uncompressed point (SEC 1 section 2.3.3).
+    point.insert(point.end(), x->begin(), x->end());
+    point.insert(point.end(), y->begin(), y->end());
+    if (OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
+            1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                         point.size()) != 1) {
+      return Internal("OSSL_PARAM_BLD_push failed");
+    }
+    type = "EC";
+    alg = JwsAlgorithm::kEs256;
+  } else if (kty == "oct") {
+    return BadKey("a symmetric JWK is never accepted from a key set");
+  } else {
+    return BadKey("JWK kty is not RSA, EC or OKP");
+  }
+
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* pkey = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    ERR_clear_error();
+    // OpenSSL checks an EC point against the curve as it imports it.
+    return BadKey(alg == JwsAlgorithm::kEs256 ? "P-256 JWK point is not on the curve"
+                                              : "RSA JWK is not a valid public key");
+  }
+  if (alg == JwsAlgorithm::kEs256) {
+    // A point off the curve would make ECDSA verification meaningless; checked again here
+    // so that the guarantee does not rest on the import alone.
+    PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+    if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+      ERR_clear_error();
+      EVP_PKEY_free(pkey);
+      return BadKey("P-256 JWK point is not on the curve");
+    }
+  }
+  return std::pair{pkey, alg};
 }
 
 Result<SigningKey> LoadPem(const std::string& path, std::string kid, bool is_private);
@@ -225,12 +342,15 @@ std::string_view JwsAlgorithmName(JwsAlgorithm alg) {
       return "ES256";
     case JwsAlgorithm::kEdDsa:
       return "EdDSA";
+    case JwsAlgorithm::kRs256:
+      return "RS256";
   }
   return "";
 }
 
 std::optional<JwsAlgorithm> ParseJwsAlgorithm(std::string_view name) {
   if (name == "HS256") return JwsAlgorithm::kHs256;
+  if (name == "RS256") return JwsAlgorithm::kRs256;
   if (name == "ES256") return JwsAlgorithm::kEs256;
   if (name == "EdDSA") return JwsAlgorithm::kEdDsa;
   return std::nullopt;
@@ -276,6 +396,41 @@ Result<SigningKey> SigningKey::FromPkey(PkeyPtr pkey, bool is_private, std::stri
   if (kid.empty()) kid = std::move(*thumbprint);
   if (!IsValidKid(kid)) return BadKey("kid must be 1-128 characters from [A-Za-z0-9._-]");
   key.kid_ = std::move(kid);
+  return key;
+}
+
+Result<SigningKey> SigningKey::FromPublicJwk(const boost::json::object& jwk) {
+  const boost::json::value* kty = jwk.if_contains("kty");
+  if (kty == nullptr || !kty->is_string()) return BadKey("JWK kty missing");
+  auto made = PublicPkeyFromJwk(jwk, kty->as_string());
+  if (!made.ok()) return std::move(made).error();
+  PkeyPtr pkey(made->first);
+  const JwsAlgorithm alg = made->second;
+
+  // RFC 7517 section 4.4: a key's alg, when given, is the only algorithm it is used with.
+  if (const boost::json::value* named = jwk.if_contains("alg")) {
+    if (!named->is_string() || named->as_string() != JwsAlgorithmName(alg)) {
+      return BadKey("JWK alg does not match its key type");
+    }
+  }
+  // Section 4.2: an encryption key must not verify signatures.
+  if (const boost::json::value* use = jwk.if_contains("use")) {
+    if (!use->is_string() || use->as_string() != "sig") return BadKey("JWK use is not sig");
+  }
+  std::string kid;
+  if (const boost::json::value* named = jwk.if_contains("kid")) {
+    if (!named->is_string() || !IsValidKid(named->as_string())) {
+      return BadKey("JWK kid must be 1-128 characters from [A-Za-z0-9._-]");
+    }
+    kid = std::string(named->as_string());
+  }
+
+  SigningKey key({}, alg);
+  key.pkey_ = std::move(pkey);
+  key.can_sign_ = false;
+  auto thumbprint = key.Thumbprint();
+  if (!thumbprint) return BadKey("key has no usable public part");
+  key.kid_ = kid.empty() ? std::move(*thumbprint) : std::move(kid);
   return key;
 }
 
@@ -355,6 +510,11 @@ std::optional<std::string> SigningKey::Thumbprint() const {
       return std::nullopt;
     }
     canonical = R"({"crv":"Ed25519","kty":"OKP","x":")" + Base64UrlEncode(x) + R"("})";
+  } else if (alg_ == JwsAlgorithm::kRs256) {
+    auto n = RsaMember(OSSL_PKEY_PARAM_RSA_N);
+    auto e = RsaMember(OSSL_PKEY_PARAM_RSA_E);
+    if (!n || !e) return std::nullopt;
+    canonical = R"({"e":")" + *e + R"(","kty":"RSA","n":")" + *n + R"("})";
   } else {
     return std::nullopt;
   }
@@ -380,6 +540,13 @@ std::optional<boost::json::object> SigningKey::PublicJwk() const {
     jwk["kty"] = "OKP";
     jwk["crv"] = "Ed25519";
     jwk["x"] = Base64UrlEncode(x);
+  } else if (alg_ == JwsAlgorithm::kRs256) {
+    auto n = RsaMember(OSSL_PKEY_PARAM_RSA_N);
+    auto e = RsaMember(OSSL_PKEY_PARAM_RSA_E);
+    if (!n || !e) return std::nullopt;
+    jwk["kty"] = "RSA";
+    jwk["n"] = *n;
+    jwk["e"] = *e;
   } else {
     // HS256: the secret is the key; publishing it would hand out the signing power.
     return std::nullopt;
@@ -446,13 +613,37 @@ Result<std::vector<std::uint8_t>> SigningKey::Sign(std::string_view signing_inpu
   return signature;
 }
 
+std::optional<std::string> SigningKey::RsaMember(const char* param) const {
+  BIGNUM* raw = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey_.get(), param, &raw) != 1) return std::nullopt;
+  BnPtr bn(raw);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())));
+  BN_bn2bin(bn.get(), bytes.data());
+  return Base64UrlEncode(bytes);
+}
+
+std::size_t SigningKey::SignatureSize() const {
+  switch (alg_) {
+    case JwsAlgorithm::kHs256:
+      return kHs256SignatureSize;
+    case JwsAlgorithm::kEs256:
+      return kEs256SignatureSize;
+    case JwsAlgorithm::kEdDsa:
+      return kEdDsaSignatureSize;
+    case JwsAlgorithm::kRs256:
+      // RFC 8017 section 8.2.2 step 1: the signature is exactly as long as the modulus.
+      return static_cast<std::size_t>(EVP_PKEY_get_size(pkey_.get()));
+  }
+  return 0;
+}
+
 Status SigningKey::VerifySignature(std::string_view signing_input,
                                    std::span<const std::uint8_t> signature,
                                    bool ecdsa_low_s_only) const {
   // Each algorithm has exactly one signature length (RFC 7518 sections 3.2 and 3.4, RFC
   // 8037 section 3.1). Checking it first refuses DER-encoded ECDSA signatures, truncated
   // MACs and padding games before any cryptography runs.
-  if (signature.size() != SignatureSize(alg_)) return InvalidToken("signature length");
+  if (signature.size() != SignatureSize()) return InvalidToken("signature length");
 
   if (alg_ == JwsAlgorithm::kHs256) {
     // Constant-time comparison inside: a timing oracle would let an attacker build a
@@ -473,6 +664,9 @@ Status SigningKey::VerifySignature(std::string_view signing_input,
     der = RawToDer(signature);
     if (der.empty()) return Internal("ES256: cannot encode signature");
     to_check = der;
+    digest = "SHA256";
+  } else if (alg_ == JwsAlgorithm::kRs256) {
+    // EVP's default RSA padding for verification is PKCS#1 v1.5, which RS256 is.
     digest = "SHA256";
   }
 

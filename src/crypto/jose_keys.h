@@ -8,6 +8,10 @@
 //   ES256  ECDSA on P-256 with SHA-256; signatures are the 64-byte JOSE form R||S
 //          (RFC 7518 section 3.4), not DER.
 //   EdDSA  Ed25519 (RFC 8037); deterministic 64-byte signatures.
+//   RS256  RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3), verification only and
+//          only for keys imported from a JWK (an OpenID provider's JWKS): Gatehouse never
+//          signs with RSA. The modulus must be 2048 to 8192 bits (section 3.3 asks for at
+//          least 2048); the signature is exactly the modulus length.
 // The algorithm belongs to the key, never to a token: a verifier takes the algorithm from
 // the key a `kid` names and only checks that the token's `alg` agrees (RFC 8725 section
 // 3.1). That is what stops the "HS256 signed with the public key" confusion.
@@ -44,9 +48,9 @@
 
 namespace gatehouse::crypto {
 
-enum class JwsAlgorithm : std::uint8_t { kHs256, kEs256, kEdDsa };
+enum class JwsAlgorithm : std::uint8_t { kHs256, kEs256, kEdDsa, kRs256 };
 
-// "HS256", "ES256", "EdDSA": the registered names (RFC 7518 section 3.1, RFC 8037).
+// "HS256", "ES256", "EdDSA", "RS256": the registered names (RFC 7518 section 3.1, RFC 8037).
 std::string_view JwsAlgorithmName(JwsAlgorithm alg);
 // Exact, case-sensitive match of a registered name we support (RFC 7515 section 4.1.1
 // makes `alg` case-sensitive); anything else, "none" included, is nullopt.
@@ -78,6 +82,16 @@ class SigningKey {
   static Result<SigningKey> LoadPrivateKeyPemFile(const std::string& path, std::string kid = {});
   static Result<SigningKey> LoadPublicKeyPemFile(const std::string& path, std::string kid = {});
 
+  // A public key from a JWK (RFC 7517 section 4) of a key set someone else publishes:
+  // kty "RSA" (n, e; RS256), "EC" with crv "P-256" (x, y; ES256) or "OKP" with crv
+  // "Ed25519" (x; EdDSA). Members are canonical base64url; `alg`, when present, must name
+  // the algorithm the key type implies and `use`, when present, must be "sig". Private
+  // members (d, p, q, ...) are ignored: only the public part is read. A JWK without a
+  // kid gets its RFC 7638 thumbprint. The key only verifies.
+  // Errors: kInvalidArgument "invalid signing key" naming the problem, kty "oct"
+  // included (a symmetric key never comes from a published set).
+  static Result<SigningKey> FromPublicJwk(const boost::json::object& jwk);
+
   SigningKey(SigningKey&&) noexcept;
   SigningKey& operator=(SigningKey&&) noexcept;
   ~SigningKey();
@@ -101,7 +115,7 @@ class SigningKey {
   Result<std::string> PublicKeyPem() const;
 
   // The JWS signature of `signing_input` (RFC 7515 section 5.1 step 5): 32 bytes for
-  // HS256, 64 for ES256 (R||S, low S) and EdDSA.
+  // HS256, 64 for ES256 (R||S, low S) and EdDSA. RS256 keys never sign.
   // Errors: kFailedPrecondition for a public-only key; kInternal if OpenSSL fails.
   Result<std::vector<std::uint8_t>> Sign(std::string_view signing_input) const;
 
@@ -120,6 +134,10 @@ class SigningKey {
 
   SigningKey(std::string kid, JwsAlgorithm alg);
   static Result<SigningKey> FromPkey(PkeyPtr pkey, bool is_private, std::string kid);
+  // The one signature length of this key's algorithm (the modulus size for RS256).
+  std::size_t SignatureSize() const;
+  // An RSA public member (OSSL_PKEY_PARAM_RSA_N or _E) as JWK base64url.
+  std::optional<std::string> RsaMember(const char* param) const;
 
   std::string kid_;
   JwsAlgorithm alg_;

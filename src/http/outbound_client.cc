@@ -176,7 +176,8 @@ Result<OutboundResponse> OutboundClient::Send(const OutboundRequest& request) co
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.method != "GET") {
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
   }
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "gatehouse/" GATEHOUSE_VERSION);
@@ -192,6 +193,9 @@ Result<OutboundResponse> OutboundClient::Send(const OutboundRequest& request) co
   if (rc != CURLE_OK) {
     std::string detail = curl_easy_strerror(rc);
     if (error_text[0] != '\0') detail += ": " + std::string(error_text);
+    if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+      return Unavailable(std::string(kPinMismatchMessage), std::move(detail));
+    }
     return Unavailable("the remote service could not be reached", std::move(detail));
   }
   long status = 0;
@@ -200,6 +204,10 @@ Result<OutboundResponse> OutboundClient::Send(const OutboundRequest& request) co
   response.status = static_cast<int>(status);
   response.body = std::move(sink.body);
   return response;
+}
+
+bool IsPinMismatch(const Error& error) {
+  return error.code() == ErrorCode::kUnavailable && error.message() == kPinMismatchMessage;
 }
 
 }  // namespace gatehouse::http

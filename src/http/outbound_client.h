@@ -65,6 +65,12 @@ struct OutboundResponse {
   std::string body;
 };
 
+// The client-facing message of the error Send() returns when the server's public key is not
+// one of the pins: callers tell it apart from an ordinary outage, since it means someone
+// else answered for the remote service.
+inline constexpr std::string_view kPinMismatchMessage = "the remote service's key is not pinned";
+bool IsPinMismatch(const Error& error);
+
 class OutboundClient {
  public:
   // Errors: ValidateOutboundOptions; kInternal when libcurl cannot be initialised.

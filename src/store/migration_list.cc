@@ -174,6 +174,30 @@ std::span<const Migration> BuiltinMigrations() {
                "CREATE INDEX api_keys_by_owner ON api_keys (owner_kind, owner_id)",
                "CREATE INDEX api_keys_by_expiry ON api_keys (expires_at)"},
       },
+      {
+          .version = 7,
+          .name = "oidc_identities",
+          // Provider identities linked to accounts (auth/identity_repository.h). The
+          // provider's subject is personal data: subject_index is its HMAC blind index
+          // (with the provider id), subject_enc and the provider's tokens are envelopes.
+          // Times are Unix seconds.
+          .statements =
+              {"CREATE TABLE oidc_identities ("
+               " id TEXT PRIMARY KEY,"
+               " provider TEXT NOT NULL,"
+               " subject_index TEXT NOT NULL,"
+               " subject_enc TEXT NOT NULL,"
+               " account_id TEXT NOT NULL,"
+               " access_token_enc TEXT,"
+               " access_expires_at BIGINT NOT NULL DEFAULT 0,"
+               " refresh_token_enc TEXT,"
+               " created_at BIGINT NOT NULL,"
+               " updated_at BIGINT NOT NULL,"
+               " last_login_at BIGINT NOT NULL DEFAULT 0,"
+               " UNIQUE (provider, subject_index),"
+               " UNIQUE (provider, account_id))",
+               "CREATE INDEX oidc_identities_by_account ON oidc_identities (account_id)"},
+      },
   };
   return kMigrations;
 }

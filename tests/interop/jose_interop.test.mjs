@@ -14,32 +14,21 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import net from 'node:net';
-import os from 'node:os';
+import { chmodSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import * as jose from 'jose';
 
-const BINARY = process.env.GATEHOUSE_BINARY;
+import { startGatehouse, writeSecret } from './support/gatehouse.mjs';
+
 const ISSUER = 'https://gatehouse.interop.test';
 const AUDIENCE = 'interop-api';
 // Not the 24 h default, so `exp - iat` shows the setting is honoured.
 const ACCESS_TTL_S = 600;
 const USER_AGENT = 'gatehouse-interop-test/1';
 const PASSWORD = 'Interop-Test-9!pass';
-const START_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
-
-// Servers still running when the process leaves (a crash, the runner's timeout) are ended so
-// that no gatehouse outlives the test.
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 function b64url(data) {
   return Buffer.from(data).toString('base64url');
@@ -53,50 +42,22 @@ function decodeSegment(segment) {
   return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 function openssl(args) {
   execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function writeSecret(file, content) {
-  writeFileSync(file, content, { mode: 0o600 });
-  chmodSync(file, 0o600);
-}
-
-// Key material and configuration for one server. Nothing here carries the development
-// marker line, so every secret file holds exactly the secret (plus one trailing newline,
-// which Gatehouse strips).
-function prepareServer(alg, port) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `gatehouse-jose-${alg.toLowerCase()}-`));
-  const masterKeyFile = path.join(dir, 'master.key');
-  writeSecret(masterKeyFile, `v1:${randomBytes(32).toString('base64')}\n`);
-
-  const certFile = path.join(dir, 'cert.pem');
-  const tlsKeyFile = path.join(dir, 'tls-key.pem');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', tlsKeyFile, '-out', certFile]);
-  chmodSync(tlsKeyFile, 0o600);
-
-  const server = { alg, dir, port, ca: readFileSync(certFile) };
-  let tokenKeys;
+// The token keys for `alg` in `dir`, and what the test keeps of them. Nothing here carries
+// the development marker line, so every secret file holds exactly the secret (plus one
+// trailing newline, which Gatehouse strips).
+function tokenKeys(alg, dir) {
+  const kept = {};
+  let keyLine;
   if (alg === 'HS256') {
     const hmacSecretText = randomBytes(48).toString('base64');
     const hmacFile = path.join(dir, 'token-hmac.key');
     writeSecret(hmacFile, `${hmacSecretText}\n`);
-    server.hmacSecret = new TextEncoder().encode(hmacSecretText);
-    tokenKeys = `hmac_secret_file = "${hmacFile}"`;
+    kept.hmacSecret = new TextEncoder().encode(hmacSecretText);
+    keyLine = `hmac_secret_file = "${hmacFile}"`;
   } else {
     const signingKeyFile = path.join(dir, 'token-signing.pem');
     const genpkey = alg === 'EdDSA'
@@ -104,84 +65,34 @@ function prepareServer(alg, port) {
       : ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
     openssl([...genpkey, '-out', signingKeyFile]);
     chmodSync(signingKeyFile, 0o600);
-    server.privateKey = createPrivateKey(readFileSync(signingKeyFile));
-    server.publicKey = createPublicKey(server.privateKey);
-    tokenKeys = `signing_key_file = "${signingKeyFile}"`;
+    kept.privateKey = createPrivateKey(readFileSync(signingKeyFile));
+    kept.publicKey = createPublicKey(kept.privateKey);
+    keyLine = `signing_key_file = "${signingKeyFile}"`;
   }
-
-  const configFile = path.join(dir, 'gatehouse.toml');
-  writeFileSync(configFile, `profile = "development"
-
-[server]
-listen = "127.0.0.1"
-port = ${port}
-cert_file = "${certFile}"
-key_file = "${tlsKeyFile}"
-redirect_port = 0
-io_threads = 1
-worker_threads = 2
-drain_timeout_ms = 1000
-
-[log]
-level = "warn"
-access_log = "off"
-app_log = "stderr"
-
-[crypto]
-master_key_file = "${masterKeyFile}"
-argon2_memory_kib = 8192
-argon2_iterations = 1
-
-[tokens]
-algorithm = "${alg}"
-${tokenKeys}
+  kept.toml = `algorithm = "${alg}"
+${keyLine}
 issuer = "${ISSUER}"
 audience = "${AUDIENCE}"
-access_ttl_s = ${ACCESS_TTL_S}
-
-[store]
-driver = "sqlite"
-sqlite_path = "${path.join(dir, 'gatehouse.db')}"
-`);
-  server.configFile = configFile;
-  return server;
+access_ttl_s = ${ACCESS_TTL_S}`;
+  return kept;
 }
 
-// One HTTPS request to the server, trusting only its own self-signed certificate. The same
-// User-Agent on every request: Gatehouse binds a session to the device fingerprint.
-function request(server, method, urlPath, { headers = {}, body } = {}) {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: '127.0.0.1',
-      port: server.port,
-      method,
-      path: urlPath,
-      ca: server.ca,
-      agent: false,
-      timeout: 5000,
-      headers: {
-        'User-Agent': USER_AGENT,
-        ...(payload === undefined ? {} : {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(payload),
-        }),
-        ...headers,
-      },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({
-        status: res.statusCode,
-        headers: res.headers,
-        text: Buffer.concat(chunks).toString('utf8'),
-      }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out`)));
-    req.on('error', reject);
-    req.end(payload);
+async function startServer(alg) {
+  let kept;
+  const server = await startGatehouse(`jose-${alg.toLowerCase()}`, {
+    tokens: (dir) => {
+      kept = tokenKeys(alg, dir);
+      return kept.toml;
+    },
   });
+  return Object.assign(server, { alg, ...kept });
+}
+
+// One HTTPS request with the same User-Agent every time: Gatehouse binds a session to the
+// device fingerprint.
+function request(server, method, urlPath, { headers = {}, body } = {}) {
+  return server.request(urlPath,
+    { method, body, headers: { 'User-Agent': USER_AGENT, ...headers } });
 }
 
 // jose's fetch hook (jose.customFetch), so createRemoteJWKSet can reach a server whose
@@ -198,66 +109,6 @@ function trustingFetch(server) {
   };
   fetcher.calls = 0;
   return fetcher;
-}
-
-async function startServer(alg) {
-  assert.ok(BINARY, 'set GATEHOUSE_BINARY to the gatehouse executable');
-  const server = prepareServer(alg, await freePort());
-
-  // GATEHOUSE_* variables are configuration: a developer's shell must not change the test.
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_')));
-  const child = spawn(BINARY, ['serve', '--config', server.configFile],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  server.child = child;
-  server.output = '';
-  const keep = (chunk) => {
-    server.output = (server.output + chunk.toString('utf8')).slice(-16384);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  server.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let lastError;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    try {
-      const res = await request(server, 'GET', '/healthz');
-      if (res.status === 200) return server;
-      lastError = new Error(`/healthz answered ${res.status}`);
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const status = await stopServer(server);
-  throw new Error(`gatehouse (${alg}) did not become healthy: ${lastError?.message}; ` +
-    `it ended with ${JSON.stringify(status)}\nserver output:\n${server.output}`);
-}
-
-// SIGTERM, then SIGKILL if the server has not stopped in time. Returns how it exited.
-async function stopServer(server) {
-  const { child } = server;
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  let timer;
-  const timedOut = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS);
-  });
-  let status = await Promise.race([server.exited, timedOut]);
-  clearTimeout(timer);
-  if (status === null) {
-    child.kill('SIGKILL');
-    status = { ...(await server.exited), killed: true };
-  }
-  rmSync(server.dir, { recursive: true, force: true });
-  return status;
 }
 
 async function signIn(server) {
@@ -354,7 +205,7 @@ for (const alg of ['HS256', 'EdDSA', 'ES256']) {
     });
 
     after(async () => {
-      if (server?.child && running.has(server.child)) await stopServer(server);
+      await server?.stop();
     });
 
     test('jose verifies the access token Gatehouse issued', async () => {
@@ -526,9 +377,9 @@ for (const alg of ['HS256', 'EdDSA', 'ES256']) {
     });
 
     test('stops cleanly on SIGTERM', async () => {
-      const status = await stopServer(server);
+      const status = await server.stop();
       assert.deepEqual(status, { code: 0, signal: null },
-        `gatehouse exit: ${JSON.stringify(status)}\n${server.output}`);
+        `gatehouse exit: ${JSON.stringify(status)}\n${server.output()}`);
     });
   });
 }

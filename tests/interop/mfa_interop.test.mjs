@@ -11,183 +11,40 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import net from 'node:net';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import * as OTPAuth from 'otpauth';
 
-const BINARY = process.env.GATEHOUSE_BINARY;
+import { startGatehouse } from './support/gatehouse.mjs';
+
 const USER_AGENT = 'gatehouse-mfa-interop/1';
 const PASSWORD = 'Interop-Mfa-9!pass';
-const START_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
 
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
+// One request with the same User-Agent every time (sessions are bound to the device).
+function request(server, method, urlPath, { token, body } = {}) {
+  return server.request(urlPath, {
+    method,
+    body,
+    headers: {
+      'User-Agent': USER_AGENT,
+      ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
+    },
   });
 }
 
-function writeSecret(file, content) {
-  writeFileSync(file, content, { mode: 0o600 });
-  chmodSync(file, 0o600);
-}
-
-function prepare(port, totp) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-mfa-interop-'));
-  const masterKeyFile = path.join(dir, 'master.key');
-  writeSecret(masterKeyFile, `v1:${randomBytes(32).toString('base64')}\n`);
-  const hmacFile = path.join(dir, 'token-hmac.key');
-  writeSecret(hmacFile, `${randomBytes(48).toString('base64')}\n`);
-  const certFile = path.join(dir, 'cert.pem');
-  const tlsKeyFile = path.join(dir, 'tls-key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
-    'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', tlsKeyFile, '-out', certFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  chmodSync(tlsKeyFile, 0o600);
-  const configFile = path.join(dir, 'gatehouse.toml');
-  writeFileSync(configFile, `profile = "development"
-
-[server]
-listen = "127.0.0.1"
-port = ${port}
-cert_file = "${certFile}"
-key_file = "${tlsKeyFile}"
-io_threads = 1
-worker_threads = 2
-drain_timeout_ms = 1000
-
-[log]
-level = "warn"
-access_log = "off"
-
-[crypto]
-master_key_file = "${masterKeyFile}"
-argon2_memory_kib = 8192
-argon2_iterations = 1
-
-[tokens]
-hmac_secret_file = "${hmacFile}"
-
-[store]
-sqlite_path = "${path.join(dir, 'gatehouse.db')}"
-
+function start(totp) {
+  return startGatehouse('mfa-interop', {
+    toml: `
 [mfa]
 issuer = "Interop Test"
 totp_algorithm = "${totp.algorithm}"
 totp_digits = ${totp.digits}
 totp_period_s = ${totp.period}
-`);
-  return { dir, port, configFile, ca: readFileSync(certFile) };
-}
-
-function request(server, method, urlPath, { token, body } = {}) {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: '127.0.0.1',
-      port: server.port,
-      method,
-      path: urlPath,
-      ca: server.ca,
-      agent: false,
-      timeout: 5000,
-      headers: {
-        'User-Agent': USER_AGENT,
-        ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
-        ...(payload === undefined ? {} : {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(payload),
-        }),
-      },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out`)));
-    req.on('error', reject);
-    req.end(payload);
+`,
   });
-}
-
-async function start(totp) {
-  assert.ok(BINARY, 'set GATEHOUSE_BINARY to the gatehouse executable');
-  const server = prepare(await freePort(), totp);
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_')));
-  const child = spawn(BINARY, ['serve', '--config', server.configFile],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  server.child = child;
-  server.output = '';
-  const keep = (chunk) => {
-    server.output = (server.output + chunk.toString('utf8')).slice(-16384);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  server.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let lastError;
-  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-    try {
-      const res = await request(server, 'GET', '/healthz');
-      if (res.status === 200) return server;
-      lastError = new Error(`/healthz answered ${res.status}`);
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await stop(server);
-  throw new Error(`gatehouse did not become healthy: ${lastError?.message}\n${server.output}`);
-}
-
-async function stop(server) {
-  const { child } = server;
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  let timer;
-  const timedOut = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS);
-  });
-  const status = await Promise.race([server.exited, timedOut]);
-  clearTimeout(timer);
-  if (status === null) {
-    child.kill('SIGKILL');
-    await server.exited;
-  }
-  rmSync(server.dir, { recursive: true, force: true });
 }
 
 function claims(token) {
@@ -222,7 +79,7 @@ for (const totp of CONFIGS) {
     });
 
     after(async () => {
-      if (server) await stop(server);
+      if (server) await server.stop();
     });
 
     test('zbarimg decodes the PNG QR code to exactly the enrolment URI', () => {

@@ -323,6 +323,20 @@ TEST_F(MfaServiceTest, ATicketCannotBeUsedTwice) {
   EXPECT_EQ(again.error().message(), "invalid or expired ticket");
 }
 
+TEST_F(MfaServiceTest, AProviderSignInKeepsItsFirstFactorInTheAmr) {
+  auto [secret, codes] = EnableTotp(ada_);
+  auto account = accounts_->FindById(ada_);
+  ASSERT_TRUE(account.ok() && account->has_value());
+  // An OpenID provider vouched for the first factor ("fed"), as SignInExternal reports it.
+  auto outcome = auth_->SignInExternal(**account, {"fed"}, "oidc", "corp", Ctx());
+  ASSERT_TRUE(outcome.ok()) << outcome.error().detail();
+  ASSERT_TRUE(outcome->challenge.has_value());
+  EXPECT_FALSE(outcome->grant.has_value());
+  auto pass = mfa_->Redeem(outcome->challenge->ticket.reveal(), Code(secret), std::nullopt, Ctx());
+  ASSERT_TRUE(pass.ok()) << pass.error().detail();
+  EXPECT_EQ(pass->amr, (std::vector<std::string>{"fed", "otp", "mfa"}));
+}
+
 TEST_F(MfaServiceTest, ATicketExpiresAfterItsLifetime) {
   auto [secret, codes] = EnableTotp(ada_);
   Secret ticket = Ticket("ada@example.org");

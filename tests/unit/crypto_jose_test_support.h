@@ -71,6 +71,27 @@ inline constexpr char kNodeEdDsaToken[] =
     "anRpIjoiai0xIn0._ANn00qMM6L8R5OODR0fYZOQT0Z0cmnpp03Q8shpCjAPWXwgNTyVOpckJAkK4mvF3fF5A1iCRAk"
     "cZsvcWp7CCw";
 
+// An RSA 2048 public key (`openssl genpkey -algorithm RSA`) as node's jose exported it,
+// its thumbprint from calculateJwkThumbprint, and a token it signed with SignJWT: header
+// alg RS256, kid rsa-1, typ JWT; claims sub user-1, nonce n-1, iss https://idp.test, aud
+// client-1, iat 1700000000, exp 1700003600. Gatehouse only verifies RS256 (providers' ID
+// tokens), so no private half is kept.
+inline constexpr char kRsaN[] =
+    "tkMVVAfjJUBYhKTg12zArNedlVpXDEYcyBexVfDdrdx8EDb5C2hI6Nx5ez-Sib27qYh6trqyvSFnne2XPd8cn_JF"
+    "94TeotIghCcoSelYqBtA-9gACPYanG0OmvC_7dkRHy21Ww6mW5kkbq3NI2anMs0WBuJFvqKc8c39pJjb1VxpEfDi"
+    "Jc5bud2LkXydKb4ZY643hptOB_8OdZBI7lXAQqM4COo838TOV1-D6HIzTfT8XPnzEeAfN5QvWpzP_ezg96-0gO6H"
+    "jcTk9lU_CiVdLuNQl69ZbYKdjbvyvXR77sHMkSMQRA2euM9kI2LTw0ZZ_NyM1Tt5tfUzrvXSK0U2Gw";
+inline constexpr char kRsaE[] = "AQAB";
+inline constexpr char kRsaThumbprint[] = "L7fmZBz6OdXDl_Q5Ot5hkrWp-qh0egvxZ08WGMs_F4g";
+inline constexpr char kNodeRs256Token[] =
+    "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1c2VyLTEiLCJub25jZSI6"
+    "Im4tMSIsImlzcyI6Imh0dHBzOi8vaWRwLnRlc3QiLCJhdWQiOiJjbGllbnQtMSIsImlhdCI6MTcwMDAwMDAwMCwi"
+    "ZXhwIjoxNzAwMDAzNjAwfQ.hsmwv9QqeoOnjsV0HJRUExPAkeYlMvxMJw1nSfHJZ0sSxJo1VimXR5dwPMX7Z90dY"
+    "IQE4Y1KBEY2b8_WGKlfkmnc37Uiz7ebeuRrANy45Mac9ioRGR48OefmAUtHAckDsGRMBnyWred09_gdjo1UOuwZU"
+    "lQuzaTGqK2u30ILgtjVCwcjGuMP82fSHnTt5ejysDIHFGayASw-Rd_7qY2w29ojmrRnia5IWQsHu2-Ra5s4CdILv"
+    "1dcw7h1A9yS6Q6-89sBnnoqiU6GHNysb-qX1EIN9ddM1SRyJq1dfQtD7clg8qqea6Zqm_YbUjdL-DDzA3HSvx8uQ"
+    "n43pwsig-Zedg";
+
 // A 32-byte HS256 secret used across the tests.
 inline const Secret& HsSecret() {
   static const Secret secret(std::string_view("0123456789abcdef0123456789abcdef"));

@@ -153,7 +153,8 @@ class BruteForceTest : public ::testing::Test {
   Admission BeginPastDelay(const AttemptRequest& r) {
     Admission admission = Begin(r);
     if (admission.refusal == Refusal::kDelayed && admission.retry_after <= milliseconds(1)) {
-      Elapse(admission.retry_after + (Slack() > milliseconds(0) ? milliseconds(2) : milliseconds(0)));
+      Elapse(admission.retry_after +
+             (Slack() > milliseconds(0) ? milliseconds(2) : milliseconds(0)));
       admission = Begin(r);
     }
     return admission;
@@ -809,12 +810,12 @@ TEST(BruteForceGuard, RefusesInputsThatCouldPutPersonalDataInKeys) {
   };
   const std::vector<Case> cases = {
       {"alice@example.org", "192.0.2.1", std::nullopt},
-      {std::string(64, 'A'), "192.0.2.1", std::nullopt},    // Upper-case hex.
-      {std::string(15, 'a'), "192.0.2.1", std::nullopt},    // Too short.
-      {std::string(129, 'a'), "192.0.2.1", std::nullopt},   // Too long.
-      {good_account, "::ffff:192.0.2.1", std::nullopt},     // Not canonical.
-      {good_account, "2001:DB8::1", std::nullopt},          // Not canonical.
-      {good_account, "192.0.2.01", std::nullopt},           // Not an address.
+      {std::string(64, 'A'), "192.0.2.1", std::nullopt},   // Upper-case hex.
+      {std::string(15, 'a'), "192.0.2.1", std::nullopt},   // Too short.
+      {std::string(129, 'a'), "192.0.2.1", std::nullopt},  // Too long.
+      {good_account, "::ffff:192.0.2.1", std::nullopt},    // Not canonical.
+      {good_account, "2001:DB8::1", std::nullopt},         // Not canonical.
+      {good_account, "192.0.2.01", std::nullopt},          // Not an address.
       {good_account, "", std::nullopt},
       {good_account, "192.0.2.1", std::string(32, 'G')},
       {good_account, "192.0.2.1", std::string(31, 'a')},

@@ -58,7 +58,8 @@ TEST_F(DeviceCookieTest, VerifyReturnsTheDeviceIdOfAFreshCookie) {
 TEST_F(DeviceCookieTest, EveryCookieHasItsOwnRandomDeviceId) {
   const DeviceCookies cookies = Make();
   std::set<std::string> ids;
-  for (int i = 0; i < 100; ++i) ids.insert(cookies.Verify(Issue(cookies, kAccount), kAccount).value());
+  for (int i = 0; i < 100; ++i)
+    ids.insert(cookies.Verify(Issue(cookies, kAccount), kAccount).value());
   EXPECT_EQ(ids.size(), 100u);
 }
 
@@ -153,10 +154,11 @@ TEST_F(DeviceCookieTest, ACookieFromTheFutureIsAcceptedOnlyWithinTheSkew) {
 TEST_F(DeviceCookieTest, CreateRefusesWeakSettings) {
   EXPECT_FALSE(DeviceCookies::Create(Secret(std::string(31, 'k')), clock_, {}).ok());
   EXPECT_FALSE(DeviceCookies::Create(TestKey(), clock_, {.lifetime = seconds(0)}).ok());
-  EXPECT_FALSE(
-      DeviceCookies::Create(TestKey(), clock_, {.lifetime = std::chrono::hours(24 * 400) + seconds(1)})
-          .ok());
-  EXPECT_TRUE(DeviceCookies::Create(TestKey(), clock_, {.lifetime = std::chrono::hours(24 * 400)}).ok());
+  EXPECT_FALSE(DeviceCookies::Create(TestKey(), clock_,
+                                     {.lifetime = std::chrono::hours(24 * 400) + seconds(1)})
+                   .ok());
+  EXPECT_TRUE(
+      DeviceCookies::Create(TestKey(), clock_, {.lifetime = std::chrono::hours(24 * 400)}).ok());
   const DeviceCookies cookies = Make();
   EXPECT_FALSE(cookies.Issue("").ok());
 }

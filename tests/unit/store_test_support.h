@@ -209,7 +209,7 @@ inline Status DropTestTables(Store& store) {
                             "schema_migrations", "mig_a", "mig_b", "mig_c", "mig_blob",
                             "accounts", "sessions", "refresh_tokens", "ip_rules",
                             "protect_blocks", "mfa_factors", "mfa_backup_codes",
-                            "service_accounts", "api_keys"}) {
+                            "service_accounts", "api_keys", "oidc_identities"}) {
     GH_RETURN_IF_ERROR(store.Execute(std::string("DROP TABLE IF EXISTS ") + table));
   }
   return Ok();
