@@ -317,28 +317,50 @@ Result<TokenGrant> AuthService::Refresh(const Secret& refresh_token, const Reque
 
 Result<Principal> AuthService::Authenticate(std::string_view token, bool via_cookie,
                                             const RequestContext& ctx) {
+  return *AuthenticateImpl(token, via_cookie, ctx, /*may_block=*/true);
+}
+
+std::optional<Result<Principal>> AuthService::AuthenticateFromMemory(std::string_view token,
+                                                                     bool via_cookie,
+                                                                     const RequestContext& ctx) {
+  return AuthenticateImpl(token, via_cookie, ctx, /*may_block=*/false);
+}
+
+std::optional<Result<Principal>> AuthService::AuthenticateImpl(std::string_view token,
+                                                               bool via_cookie,
+                                                               const RequestContext& ctx,
+                                                               bool may_block) {
+  using Answer = Result<Principal>;
   auto verified = tokens_.VerifyAccessCached(token);
-  if (!verified.ok()) return std::move(verified).error();
+  if (!verified.ok()) return Answer(std::move(verified).error());
   const std::shared_ptr<const AccessClaims> claims = std::move(verified).value();
 
   auto denied = live_.IsDenied(claims->jti);
-  if (!denied.ok()) return std::move(denied).error();
-  if (*denied) return SessionEnded("token was revoked");
+  if (!denied.ok()) return Answer(std::move(denied).error());
+  if (*denied) return Answer(SessionEnded("token was revoked"));
 
   auto live = live_.Find(claims->sid);
-  if (!live.ok()) return std::move(live).error();
-  if (!*live) return SessionEnded("session ended or idle");
-  if ((*live)->account_id != claims->sub) return SessionEnded("session belongs to another account");
+  if (!live.ok()) return Answer(std::move(live).error());
+  if (!*live) return Answer(SessionEnded("session ended or idle"));
+  if ((*live)->account_id != claims->sub) {
+    return Answer(SessionEnded("session belongs to another account"));
+  }
 
   // A session is bound to the device that created it; a token replayed from elsewhere
-  // ends the session for everyone holding it.
+  // ends the session for everyone holding it. Ending it writes to the store, which an
+  // I/O thread must not wait for.
   if ((*live)->fingerprint != ctx.fingerprint) {
-    GH_RETURN_IF_ERROR(EndSession(claims->sid, "fingerprint_mismatch"));
+    if (!may_block) return std::nullopt;
+    if (Status ended = EndSession(claims->sid, "fingerprint_mismatch"); !ended.ok()) {
+      return Answer(std::move(ended).error());
+    }
     Emit(EventType::kSuspiciousActivity, Severity::kHigh, ctx, claims->sub,
          "session_fingerprint_mismatch", {{"session_id", claims->sid}});
-    return SessionEnded("device fingerprint mismatch");
+    return Answer(SessionEnded("device fingerprint mismatch"));
   }
-  GH_RETURN_IF_ERROR(live_.Touch(claims->sid, **live));
+  if (Status touched = live_.Touch(claims->sid, **live); !touched.ok()) {
+    return Answer(std::move(touched).error());
+  }
 
   Principal principal;
   principal.account_id = claims->sub;
@@ -347,7 +369,7 @@ Result<Principal> AuthService::Authenticate(std::string_view token, bool via_coo
   principal.token_expires_at = claims->exp;
   principal.amr = claims->amr;
   principal.via_cookie = via_cookie;
-  return principal;
+  return Answer(std::move(principal));
 }
 
 Status AuthService::EndSession(std::string_view session_id, std::string_view reason) {

@@ -5,7 +5,7 @@
 // outcome that matters to security is reported to the event sink.
 //
 // Blocking: most calls hash passwords or touch the store; run them on the worker pool.
-// Authenticate() touches only the shared state (see auth/live_sessions.h).
+// AuthenticateFromMemory() touches only the shared state (see auth/live_sessions.h).
 // Thread-safe: no mutable state of its own beyond what its parts guard.
 
 #include <chrono>
@@ -144,6 +144,12 @@ class AuthService {
   // the session and reports suspicious activity.
   Result<Principal> Authenticate(std::string_view token, bool via_cookie,
                                  const RequestContext& ctx);
+  // The same check for an I/O thread: nullopt, and nothing changed, where the answer needs
+  // the store (a fingerprint mismatch ends the session there); Authenticate on the worker
+  // pool then gives it.
+  std::optional<Result<Principal>> AuthenticateFromMemory(std::string_view token,
+                                                          bool via_cookie,
+                                                          const RequestContext& ctx);
 
   // Ends the caller's session and denies its access token until it expires.
   Status Logout(const Principal& principal, const RequestContext& ctx);
@@ -171,6 +177,8 @@ class AuthService {
                                   const RequestContext& ctx);
   Status EnforceSessionLimit(const Account& account, const RequestContext& ctx);
   Status EndSession(std::string_view session_id, std::string_view reason);
+  std::optional<Result<Principal>> AuthenticateImpl(std::string_view token, bool via_cookie,
+                                                    const RequestContext& ctx, bool may_block);
   void Emit(audit::EventType type, audit::Severity severity, const RequestContext& ctx,
             std::string_view account_id, std::string_view reason,
             std::vector<std::pair<std::string, std::string>> attributes = {});

@@ -86,8 +86,10 @@ Status CheckPhone(std::string_view phone) {
   return Ok();
 }
 
-Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
-                                const RequestContext& ctx) {
+namespace {
+
+std::optional<Result<Principal>> AuthenticatedImpl(const Request& req, const RouteShared& shared,
+                                                   const RequestContext& ctx, bool may_block) {
   // A bearer token is used where it lies in the request; only a cookie's is copied out.
   std::string_view token;
   std::optional<std::string> cookie;
@@ -118,7 +120,12 @@ Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
     return Error(ErrorCode::kPermissionDenied, "request origin not allowed",
                  "cookie-authenticated unsafe request without an allowed Origin");
   }
-  auto principal = shared.service.Authenticate(token, via_cookie, ctx);
+  std::optional<Result<Principal>> answer =
+      may_block ? std::optional<Result<Principal>>(
+                      shared.service.Authenticate(token, via_cookie, ctx))
+                : shared.service.AuthenticateFromMemory(token, via_cookie, ctx);
+  if (!answer) return std::nullopt;
+  Result<Principal>& principal = *answer;
   if (!principal.ok() && principal.error().code() == ErrorCode::kUnauthenticated) {
     audit::SecurityEvent event;
     event.type = audit::EventType::kUnauthorizedAccess;
@@ -129,7 +136,20 @@ Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
     event.attributes = {{"path", req.path}, {"detail", principal.error().detail()}};
     shared.events.Emit(event);
   }
-  return principal;
+  return answer;
+}
+
+}  // namespace
+
+Result<Principal> Authenticated(const Request& req, const RouteShared& shared,
+                                const RequestContext& ctx) {
+  return *AuthenticatedImpl(req, shared, ctx, /*may_block=*/true);
+}
+
+std::optional<Result<Principal>> AuthenticatedFromMemory(const Request& req,
+                                                         const RouteShared& shared,
+                                                         const RequestContext& ctx) {
+  return AuthenticatedImpl(req, shared, ctx, /*may_block=*/false);
 }
 
 Result<Principal> SignedIn(const Request& req, const RouteShared& shared, const RequestContext& ctx,

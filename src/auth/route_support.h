@@ -48,6 +48,11 @@ Status CheckPhone(std::string_view phone);
 // `unauthorized_access`.
 Result<Principal> Authenticated(const http::Request& req, const RouteShared& shared,
                                 const RequestContext& ctx);
+// The same from memory only, for an I/O thread: nullopt where the answer needs the store
+// (AuthService::AuthenticateFromMemory).
+std::optional<Result<Principal>> AuthenticatedFromMemory(const http::Request& req,
+                                                         const RouteShared& shared,
+                                                         const RequestContext& ctx);
 
 // Authenticated, then the per-account limit. On a limit refusal `*refusal` is the 429.
 Result<Principal> SignedIn(const http::Request& req, const RouteShared& shared,

@@ -215,15 +215,15 @@ std::optional<Result<Response>> VerifyKey(Request& req, const Shared& shared,
   return Result<Response>(KeyVerifyAnswer(req, **auth));
 }
 
-Result<Response> Verify(Request& req, const Shared& shared) {
-  if (shared.options.api_keys != nullptr) {
-    auto presented = PresentedKey(req, shared.options.api_key_header);
-    if (!presented.ok()) return std::move(presented).error();
-    if (*presented) return *VerifyKey(req, shared, **presented, /*may_block=*/true);
-  }
+// Forward auth with a token or the session cookie; `may_block` as for VerifyKey.
+std::optional<Result<Response>> VerifyToken(Request& req, const Shared& shared, bool may_block) {
   RequestContext ctx = ContextOf(req, shared);
-  auto principal = Authenticated(req, shared, ctx);
-  if (!principal.ok()) return std::move(principal).error();
+  std::optional<Result<Principal>> answer =
+      may_block ? std::optional<Result<Principal>>(Authenticated(req, shared, ctx))
+                : AuthenticatedFromMemory(req, shared, ctx);
+  if (!answer) return std::nullopt;
+  Result<Principal>& principal = *answer;
+  if (!principal.ok()) return Result<Response>(std::move(principal).error());
   std::string methods;
   for (const std::string& m : principal->amr) {
     if (!methods.empty()) methods += ',';
@@ -234,18 +234,26 @@ Result<Response> Verify(Request& req, const Shared& shared) {
   response.AddHeader("X-Auth-User", std::move(principal->account_id));
   response.AddHeader("X-Auth-Session", std::move(principal->session_id));
   response.AddHeader("X-Auth-Methods", std::move(methods));
-  return response;
+  return Result<Response>(std::move(response));
 }
 
-// The I/O thread's attempt: a token is answered from memory always (the memory state), a
-// key when the cache knows it.
-std::optional<Result<Response>> VerifyInline(Request& req, const Shared& shared) {
+std::optional<Result<Response>> VerifyAny(Request& req, const Shared& shared, bool may_block) {
   if (shared.options.api_keys != nullptr) {
     auto presented = PresentedKey(req, shared.options.api_key_header);
     if (!presented.ok()) return Result<Response>(std::move(presented).error());
-    if (*presented) return VerifyKey(req, shared, **presented, /*may_block=*/false);
+    if (*presented) return VerifyKey(req, shared, **presented, may_block);
   }
-  return Verify(req, shared);
+  return VerifyToken(req, shared, may_block);
+}
+
+Result<Response> Verify(Request& req, const Shared& shared) {
+  return *VerifyAny(req, shared, /*may_block=*/true);
+}
+
+// The I/O thread's attempt (the memory state): answered from memory, or nullopt when the
+// store must be asked (a key the cache does not know, a token replayed from another device).
+std::optional<Result<Response>> VerifyInline(Request& req, const Shared& shared) {
+  return VerifyAny(req, shared, /*may_block=*/false);
 }
 
 Result<Response> ChangePassword(Request& req, const Shared& shared) {

@@ -253,6 +253,37 @@ TEST_F(AuthServiceTest, FingerprintMismatchEndsTheSession) {
   EXPECT_FALSE(Check(grant, "fp-laptop").ok());
 }
 
+// The I/O thread's check must not write to the store: a replayed token is left to the
+// worker pool, whose check then ends the session.
+TEST_F(AuthServiceTest, FromMemoryLeavesAReplayedTokenToTheWorkerPool) {
+  RegisterAda();
+  TokenGrant grant = MustLogin("fp-laptop");
+
+  auto same_device = service_->AuthenticateFromMemory(grant.access.token, false, Ctx());
+  auto replayed =
+      service_->AuthenticateFromMemory(grant.access.token, false, Ctx("fp-elsewhere"));
+
+  ASSERT_TRUE(same_device.has_value());
+  ASSERT_TRUE(same_device->ok()) << same_device->error().detail();
+  EXPECT_EQ((*same_device)->session_id, grant.session_id);
+  EXPECT_FALSE(replayed.has_value());
+  EXPECT_EQ(events_.CountOf(EventType::kSuspiciousActivity), 0u);
+  auto stored = sessions_->Find(grant.session_id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_FALSE((*stored)->revoked_at.has_value());
+
+  auto on_worker = Check(grant, "fp-elsewhere");
+  ASSERT_FALSE(on_worker.ok());
+  EXPECT_EQ(on_worker.error().detail(), "device fingerprint mismatch");
+  stored = sessions_->Find(grant.session_id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_TRUE((*stored)->revoked_at.has_value());
+  EXPECT_EQ((*stored)->revoke_reason, "fingerprint_mismatch");
+  auto after = service_->AuthenticateFromMemory(grant.access.token, false, Ctx());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_FALSE(after->ok());
+}
+
 TEST_F(AuthServiceTest, RefreshRotatesAndIssuesAWorkingToken) {
   RegisterAda();
   TokenGrant grant = MustLogin();
