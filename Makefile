@@ -31,7 +31,7 @@ test:
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
 # Release build, then throughput, latency and memory next to nginx and a Node.js peer
-# (health check, forward auth, password login); about three minutes.
+# (health check, forward auth, password login), then the rate limiter; about six minutes.
 bench:
 	@scripts/install-deps.sh bench
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \

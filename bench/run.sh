@@ -16,13 +16,13 @@
 # generator (wrk) core 1.
 #
 #   bench/run.sh path/to/gatehouse [path/to/argon2_rate]
-#   BENCH_DURATION (5s per run of a row), BENCH_ROUNDS (2 runs of each row, the best kept),
+#   BENCH_DURATION (4s per run of a row), BENCH_ROUNDS (3 runs of each row, the best kept),
 #   BENCH_CONNECTIONS (64), BENCH_LOGIN_CONNECTIONS (4)
 set -euo pipefail
 BIN="$(realpath "${1:?usage: bench/run.sh path/to/gatehouse [path/to/argon2_rate]}")"
 ARGON2_RATE="$(realpath "${2:-$(dirname "$BIN")/bench/argon2_rate}")"
-DURATION="${BENCH_DURATION:-5s}"
-ROUNDS="${BENCH_ROUNDS:-2}"
+DURATION="${BENCH_DURATION:-4s}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 LOGIN_CONNECTIONS="${BENCH_LOGIN_CONNECTIONS:-4}"
 ARGON2_SECONDS=5
@@ -119,9 +119,9 @@ PIDS+=($!)
 # The argon2id cost is written out at its default so the login row measures that cost even if
 # the development setup changes. Every login opens a session. At the default limit (5) every
 # login of the row would also evict one, which cost about a third of the login rate when this
-# bench was written; 1000 keeps eviction out of the row (two 5 s runs make some 500 sessions). The
-# limit check still reads all of the account's active sessions on each login, so the rate
-# drifts down a little as they pile up.
+# bench was written; 1000 keeps eviction out of the row (three 4 s runs make some 600
+# sessions). The limit check still reads all of the account's active sessions on each
+# login, so the rate drifts down a little as they pile up.
 # Rate limits are on, as in production, with limits no bench row reaches (65535 per 100 ms
 # is 655,350 requests/s from the one client address): the rows pay for every decision and
 # never see a 429. One more instance runs with the limiter off, for the cost of the limiter.
@@ -327,9 +327,10 @@ note_busy() {  # key
   [[ " ${BUSY_ROWS[*]} " == *" $1 "* ]] && return 0
   if pgrep -x 'cc1.*|ld|lld' >/dev/null; then BUSY_ROWS+=("$1"); fi
 }
-# A row keeps the best of its rounds (requests/s, with that run's latencies): the rows of a
-# round run one after another, so a burst of other work on the machine lowers one run of a
-# row, not every run of it, and all rows, nginx's included, get the same number of tries.
+# A row keeps the best of its rounds (requests/s, with that run's latencies). On a virtual
+# machine the same row measured twice in a row can differ by 15 to 20 percent, in spells
+# of some seconds; the rows of a round run one after another, so a slow spell lowers one
+# run of a row, not every run of it, and all rows, nginx's included, get the same tries.
 row() {  # key url connections [wrk options...]
   local key=$1 figures rps p50 p99
   shift

@@ -34,10 +34,16 @@ Error Refused(std::string detail) {
 std::string OriginOf(std::string_view url) {
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed || parsed->host().empty()) return {};
-  std::string origin = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host());
+  std::string origin(parsed->scheme());
+  origin += "://";
+  origin += parsed->encoded_host();
   // The default port is the same origin written two ways (RFC 6454 section 4).
-  if (parsed->has_port() && !(parsed->scheme() == "https" && parsed->port() == "443")) {
-    origin += ":" + std::string(parsed->port());
+  const boost::urls::scheme scheme = parsed->scheme_id();
+  const bool default_port = (scheme == boost::urls::scheme::https && parsed->port() == "443") ||
+                            (scheme == boost::urls::scheme::http && parsed->port() == "80");
+  if (parsed->has_port() && !default_port) {
+    origin += ':';
+    origin += parsed->port();
   }
   for (char& ch : origin) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return origin;

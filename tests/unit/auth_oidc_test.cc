@@ -326,7 +326,8 @@ TEST(OidcReturnTo, OnlyOwnPathsAndConfiguredOrigins) {
                               "https://app.example.com, https://admin.example.com:8443");
   for (const char* ok :
        {"/", "/app?tab=1", "https://auth.example.com/x", "https://auth.example.com:443/x",
-        "https://app.example.com/", "https://ADMIN.example.com:8443/panel"}) {
+        "HTTPS://auth.example.com:443/x", "https://app.example.com/",
+        "https://ADMIN.example.com:8443/panel"}) {
     EXPECT_TRUE(policy.Check(ok).ok()) << ok;
   }
   for (const char* bad : {"", "//evil.example/", "/\\evil.example", "https://evil.example/",
