@@ -212,19 +212,19 @@ Status AuthService::VerifyCurrentPassword(const Principal& principal, std::strin
 }
 
 Status AuthService::EnforceSessionLimit(const Account& account, const RequestContext& ctx) {
-  auto active = sessions_.ListActive(account.id);
+  auto active = sessions_.ListActiveIds(account.id);
   if (!active.ok()) return std::move(active).error();
 
   // Sessions that idled out are still active in the store until noticed; end them now so
   // they do not count.
-  std::vector<const SessionRecord*> alive;
-  for (const SessionRecord& s : *active) {
-    auto live = live_.Find(s.id);
+  std::vector<const std::string*> alive;
+  for (const std::string& id : *active) {
+    auto live = live_.Find(id);
     if (!live.ok()) return std::move(live).error();
     if (*live) {
-      alive.push_back(&s);
+      alive.push_back(&id);
     } else {
-      auto revoked = sessions_.Revoke(s.id, "idle_timeout");
+      auto revoked = sessions_.Revoke(id, "idle_timeout");
       if (!revoked.ok()) return std::move(revoked).error();
     }
   }
@@ -235,10 +235,10 @@ Status AuthService::EnforceSessionLimit(const Account& account, const RequestCon
     return Error(ErrorCode::kFailedPrecondition,
                  "too many active sessions; sign out of another session first");
   }
-  // ListActive is newest first: evict from the back.
+  // ListActiveIds is newest first: evict from the back.
   const std::size_t excess = alive.size() - settings_.max_sessions + 1;
   for (std::size_t i = 0; i < excess; ++i) {
-    GH_RETURN_IF_ERROR(EndSession(alive[alive.size() - 1 - i]->id, "session_limit"));
+    GH_RETURN_IF_ERROR(EndSession(*alive[alive.size() - 1 - i], "session_limit"));
   }
   return Ok();
 }

@@ -135,6 +135,21 @@ Result<std::vector<SessionRecord>> SessionRepository::ListActive(std::string_vie
   return out;
 }
 
+Result<std::vector<std::string>> SessionRepository::ListActiveIds(std::string_view account_id) {
+  auto rows = store_.Query("SELECT id FROM sessions WHERE account_id = $1 AND revoked_at IS NULL"
+                           " AND absolute_expires_at > $2 ORDER BY created_ms DESC, id",
+                           {std::string(account_id), Now()});
+  if (!rows.ok()) return std::move(rows).error();
+  std::vector<std::string> out;
+  out.reserve(rows->size());
+  for (const store::Row& row : *rows) {
+    const std::string* id = row.size() == 1 ? AsText(row[0]) : nullptr;
+    if (id == nullptr) return Internal("session row without id");
+    out.push_back(*id);
+  }
+  return out;
+}
+
 Result<bool> SessionRepository::Revoke(std::string_view session_id, std::string_view reason) {
   const std::int64_t now = Now();
   bool revoked = false;

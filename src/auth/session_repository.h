@@ -87,6 +87,9 @@ class SessionRepository {
 
   // Live (not revoked, not past their absolute expiry) sessions of an account, newest first.
   Result<std::vector<SessionRecord>> ListActive(std::string_view account_id);
+  // Their ids only, in the same order: what the session limit needs, without reading or
+  // decrypting the rest of every row.
+  Result<std::vector<std::string>> ListActiveIds(std::string_view account_id);
 
   // Revokes a session and every refresh token of it. Returns false when it was not
   // active (already revoked, expired or unknown).

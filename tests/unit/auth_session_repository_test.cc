@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "crypto/keyring.h"
@@ -93,16 +95,25 @@ TYPED_TEST(SessionRepositoryTest, ListsOnlyActiveSessionsNewestFirst) {
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 2u);
   EXPECT_EQ((*listed)[0].id, second.session.id);
+  auto ids = this->repo_->ListActiveIds("acc_1");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<std::string>{second.session.id, first.session.id}));
 
   ASSERT_TRUE(*this->repo_->Revoke(first.session.id, "logout"));
   listed = this->repo_->ListActive("acc_1");
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
+  ids = this->repo_->ListActiveIds("acc_1");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, std::vector<std::string>{second.session.id});
 
   this->clock_.Advance(std::chrono::hours(9));  // Past the absolute lifetime.
   listed = this->repo_->ListActive("acc_1");
   ASSERT_TRUE(listed.ok());
   EXPECT_TRUE(listed->empty());
+  ids = this->repo_->ListActiveIds("acc_1");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_TRUE(ids->empty());
 }
 
 TYPED_TEST(SessionRepositoryTest, RevokeIsIdempotentAndEndsRefreshTokens) {
