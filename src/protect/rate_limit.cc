@@ -1,6 +1,7 @@
 #include "protect/rate_limit.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace gatehouse::protect {
@@ -8,8 +9,22 @@ namespace {
 
 constexpr std::size_t kMaxClassName = 32;
 
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+// [a-z0-9_-], by table: every decision checks its class's name (ValidateClass).
+constexpr std::array<bool, 256> kNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  table['_'] = true;
+  table['-'] = true;
+  return table;
+}();
+
+bool IsValidClassName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxClassName) return false;
+  for (unsigned char c : name) {
+    if (!kNameChars[c]) return false;
+  }
+  return true;
 }
 
 // Whole seconds, rounded up: a client told to wait this long never comes back early.
@@ -35,8 +50,7 @@ std::string_view FailurePolicyName(FailurePolicy policy) {
 Status ValidateClass(const RateLimitClass& cls) {
   // The name becomes part of storage keys and a header token: a restricted alphabet keeps
   // "name:subject" unambiguous and the header free of quoting.
-  if (cls.name.empty() || cls.name.size() > kMaxClassName ||
-      !std::all_of(cls.name.begin(), cls.name.end(), IsNameChar)) {
+  if (!IsValidClassName(cls.name)) {
     return InvalidArgument("invalid rate limit class",
                            "class name must be 1..32 bytes of [a-z0-9_-]");
   }
