@@ -22,12 +22,8 @@ namespace gatehouse::http {
 struct Admission {
   // Set: answer this (a 403 or a 429 with its headers) instead of running the handler.
   std::optional<Response> refusal;
-  // Header fields for the response when the request goes on (RateLimit-Policy and
-  // RateLimit); empty names are skipped.
-  std::string policy_header;
-  std::string policy_value;
-  std::string state_header;
-  std::string state_value;
+  // RateLimit-Policy and RateLimit for the response when the request goes on.
+  RateLimitFields rate_limit;
 };
 
 class Gate {

@@ -41,6 +41,10 @@ std::optional<std::string_view> Response::FindHeader(std::string_view name) cons
   for (const Header& h : headers) {
     if (EqualsIgnoreCase(h.name, name)) return std::string_view(h.value);
   }
+  if (!rate_limit.policy.empty()) {
+    if (EqualsIgnoreCase(name, "RateLimit-Policy")) return rate_limit.policy;
+    if (EqualsIgnoreCase(name, "RateLimit")) return rate_limit.State();
+  }
   return std::nullopt;
 }
 

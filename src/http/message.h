@@ -4,6 +4,7 @@
 // server. They carry no Boost.Beast types, so rooms that add routes never pay
 // Beast's compile cost.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -49,10 +50,26 @@ struct Request {
   std::string_view RawPath() const;
 };
 
+// The RateLimit-Policy and RateLimit fields of an admitted request
+// (draft-ietf-httpapi-ratelimit-headers), kept out of `headers` because nearly every
+// response carries them: the policy is the gate's own text, which outlives every response,
+// and the state is written in place, so neither costs an allocation. Both are made from
+// validated class names and numbers (protect/rate_limit.h) and sent as they are.
+struct RateLimitFields {
+  static constexpr std::size_t kMaxState = 80;
+
+  std::string_view policy;  // Empty: neither field is sent.
+  std::array<char, kMaxState> state{};
+  std::uint8_t state_size = 0;
+
+  std::string_view State() const { return {state.data(), state_size}; }
+};
+
 struct Response {
   int status = 200;
   std::string content_type;  // Empty: no body type (e.g. 204, redirects).
   std::vector<Header> headers;  // Extra headers; the pipeline adds the security set.
+  RateLimitFields rate_limit;   // Sent after `headers`.
   std::string body;
   bool close_connection = false;  // Ask the server to close after writing.
 

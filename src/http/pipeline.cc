@@ -40,13 +40,8 @@ void Pipeline::Dispatch(Request& req, Done done) const {
 
 namespace {
 
-void AddAdmissionHeaders(Admission& admission, Response& response) {
-  if (!admission.policy_header.empty()) {
-    response.AddHeader(std::move(admission.policy_header), std::move(admission.policy_value));
-  }
-  if (!admission.state_header.empty()) {
-    response.AddHeader(std::move(admission.state_header), std::move(admission.state_value));
-  }
+void AddAdmissionHeaders(const Admission& admission, Response& response) {
+  response.rate_limit = admission.rate_limit;
 }
 
 }  // namespace

@@ -268,8 +268,10 @@ Status SerializeResponseTo(const Response& response, const ResponseFraming& fram
   const bool send_body = !no_content && !framing.head_request;
   const std::string_view security = SecurityHeaderBlock();
 
+  const RateLimitFields& limits = response.rate_limit;
   std::size_t extra = 0;
   for (const Header& h : response.headers) extra += h.name.size() + h.value.size() + 4;
+  if (!limits.policy.empty()) extra += 34 + limits.policy.size() + limits.state_size;
   out.reserve(160 + security.size() + response.content_type.size() + extra +
               (send_body ? response.body.size() : 0));
 
@@ -300,6 +302,13 @@ Status SerializeResponseTo(const Response& response, const ResponseFraming& fram
     out.append(h.name);
     out.append(": ");
     out.append(h.value);
+    out.append("\r\n");
+  }
+  if (!limits.policy.empty()) {
+    out.append("RateLimit-Policy: ");
+    out.append(limits.policy);
+    out.append("\r\nRateLimit: ");
+    out.append(limits.State());
     out.append("\r\n");
   }
   out.append("\r\n");

@@ -91,24 +91,23 @@ std::string RateLimitPolicyItem(const RateLimitClass& cls) {
          ";w=" + std::to_string(CeilSeconds(cls.window));
 }
 
-std::string RateLimitItem(const RateLimitClass& cls, const Decision& decision) {
+std::size_t WriteRateLimitItem(const RateLimitClass& cls, const Decision& decision, char* out) {
+  // At most 1 + 32 (the name) + 4 + 5 (r: at most the limit, 65535) + 3 + 20 bytes.
   const auto t =
       decision.allowed ? CeilSeconds(decision.reset) : RetryAfterSeconds(decision.retry_after);
-  // Built in one buffer: every admitted request carries this item.
-  char remaining[16];
-  char seconds[24];
-  const char* remaining_end =
-      std::to_chars(remaining, remaining + sizeof(remaining), decision.remaining).ptr;
-  const char* seconds_end = std::to_chars(seconds, seconds + sizeof(seconds), t).ptr;
-  std::string item;
-  item.reserve(cls.name.size() + 6 + (remaining_end - remaining) + (seconds_end - seconds));
-  item.push_back('"');
-  item.append(cls.name);
-  item.append("\";r=");
-  item.append(remaining, static_cast<std::size_t>(remaining_end - remaining));
-  item.append(";t=");
-  item.append(seconds, static_cast<std::size_t>(seconds_end - seconds));
-  return item;
+  char* p = out;
+  *p++ = '"';
+  p = std::copy(cls.name.begin(), cls.name.end(), p);
+  p = std::copy_n("\";r=", 4, p);
+  p = std::to_chars(p, out + kMaxRateLimitItem, decision.remaining).ptr;
+  p = std::copy_n(";t=", 3, p);
+  p = std::to_chars(p, out + kMaxRateLimitItem, t).ptr;
+  return static_cast<std::size_t>(p - out);
+}
+
+std::string RateLimitItem(const RateLimitClass& cls, const Decision& decision) {
+  char item[kMaxRateLimitItem];
+  return std::string(item, WriteRateLimitItem(cls, decision, item));
 }
 
 std::uint64_t RetryAfterSeconds(std::chrono::milliseconds retry_after) {

@@ -118,6 +118,9 @@ std::string RateLimitPolicyItem(const RateLimitClass& cls);
 // never comes back early. For a refusal t equals Retry-After, as section 6 asks that
 // Retry-After not point before the end of the effective window.
 std::string RateLimitItem(const RateLimitClass& cls, const Decision& decision);
+// The same written into `out`, which must hold kMaxRateLimitItem bytes; returns its length.
+inline constexpr std::size_t kMaxRateLimitItem = 72;
+std::size_t WriteRateLimitItem(const RateLimitClass& cls, const Decision& decision, char* out);
 
 // Retry-After delay-seconds (RFC 9110 section 10.2.3): rounded up, at least 1.
 std::uint64_t RetryAfterSeconds(std::chrono::milliseconds retry_after);

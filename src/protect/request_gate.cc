@@ -55,10 +55,11 @@ http::Admission RequestGate::FromDecision(const http::Request& req, const RateLi
                                  std::to_string(RetryAfterSeconds(decision->retry_after)));
     return admission;
   }
-  admission.policy_header = "RateLimit-Policy";
-  admission.policy_value = policy_items_[index];
-  admission.state_header = "RateLimit";
-  admission.state_value = RateLimitItem(cls, *decision);
+  static_assert(kMaxRateLimitItem <= http::RateLimitFields::kMaxState);
+  http::RateLimitFields& fields = admission.rate_limit;
+  fields.policy = policy_items_[index];
+  fields.state_size =
+      static_cast<std::uint8_t>(WriteRateLimitItem(cls, *decision, fields.state.data()));
   return admission;
 }
 

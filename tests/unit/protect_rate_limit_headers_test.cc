@@ -1,6 +1,7 @@
 // RateLimit-Policy / RateLimit (draft-ietf-httpapi-ratelimit-headers-11) and Retry-After.
 
 #include <chrono>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,20 @@ TEST(RateLimitHeaders, ItemRoundsTheEffectiveWindowUp) {
 TEST(RateLimitHeaders, RefusalItemEndsWithRetryAfter) {
   EXPECT_EQ(RateLimitItem(kAuth, Refused(5, milliseconds(16'001))), "\"auth\";r=0;t=17");
   EXPECT_EQ(RateLimitItem(kAuth, Refused(5, milliseconds(1))), "\"auth\";r=0;t=1");
+}
+
+TEST(RateLimitHeaders, TheLongestItemFitsItsBuffer) {
+  const RateLimitClass longest{std::string(32, 'n'), 65535, std::chrono::hours(24),
+                               FailurePolicy::kFallbackLocal};
+  // The largest wait whose rounding up cannot overflow.
+  Decision d = Refused(65535, milliseconds(std::numeric_limits<std::int64_t>::max() - 999));
+  d.remaining = 65535;
+  char item[kMaxRateLimitItem];
+  const std::size_t size = WriteRateLimitItem(longest, d, item);
+  ASSERT_LE(size, kMaxRateLimitItem);
+  EXPECT_EQ(std::string_view(item, size),
+            "\"" + std::string(32, 'n') + "\";r=65535;t=" +
+                std::to_string(RetryAfterSeconds(d.retry_after)));
 }
 
 TEST(RateLimitHeaders, RetryAfterRoundsUpAndIsAtLeastOne) {

@@ -114,8 +114,8 @@ TEST(RequestGate, CountsEachClassPerClientAndRefusesWithHeaders) {
   for (int i = 0; i < 3; ++i) {
     http::Admission a = f.Admit("198.51.100.1");
     ASSERT_FALSE(a.refusal);
-    EXPECT_EQ(a.policy_value, "\"default\";q=3;w=60");
-    EXPECT_EQ(a.state_value, "\"default\";r=" + std::to_string(2 - i) + ";t=60");
+    EXPECT_EQ(a.rate_limit.policy, "\"default\";q=3;w=60");
+    EXPECT_EQ(a.rate_limit.State(), "\"default\";r=" + std::to_string(2 - i) + ";t=60");
   }
   http::Admission refused = f.Admit("198.51.100.1");
   ASSERT_TRUE(refused.refusal);
