@@ -140,7 +140,8 @@ Result<Response> Link(Request& req, const RouteParams& params, OidcService& serv
   return response;
 }
 
-Result<Response> List(Request& req, OidcService& service, const RouteShared& shared) {
+Result<Response> List(Request& req, const RouteParams&, OidcService& service,
+                      const RouteShared& shared) {
   auto caller = SignedInCaller(req, shared);
   if (!caller.ok()) return std::move(caller).error();
   if (caller->refusal) return std::move(*caller->refusal);
@@ -191,40 +192,23 @@ void AddOidcRoutes(http::Router& router, std::shared_ptr<const RouteShared> shar
   const http::RouteOptions auth{.offload = true, .rate_class = "auth"};
   const http::RouteOptions signed_in{.offload = true, .rate_class = "protected"};
 
-  router.Add(
-      Method::kGet, "/v1/auth/oidc/{provider}/start",
-      [service, shared](Request& req, const RouteParams& p) {
-        return Start(req, p, *service, *shared);
-      },
-      auth);
-  router.Add(
-      Method::kGet, "/v1/auth/oidc/{provider}/callback",
-      [service, shared](Request& req, const RouteParams& p) {
-        return Callback(req, p, *service, *shared);
-      },
-      auth);
-  router.Add(
-      Method::kGet, "/v1/me/providers",
-      [service, shared](Request& req, const RouteParams&) { return List(req, *service, *shared); },
-      signed_in);
-  router.Add(
-      Method::kPost, "/v1/me/providers/{provider}/link",
-      [service, shared](Request& req, const RouteParams& p) {
-        return Link(req, p, *service, *shared);
-      },
-      signed_in);
-  router.Add(
-      Method::kDelete, "/v1/me/providers/{provider}",
-      [service, shared](Request& req, const RouteParams& p) {
-        return Unlink(req, p, *service, *shared);
-      },
-      signed_in);
-  router.Add(
-      Method::kGet, "/v1/me/providers/{provider}/token",
-      [service, shared](Request& req, const RouteParams& p) {
-        return ProviderToken(req, p, *service, *shared);
-      },
-      signed_in);
+  using Handler = Result<Response> (*)(Request&, const RouteParams&, OidcService&,
+                                       const RouteShared&);
+  auto add = [&](Method method, std::string path, Handler handler,
+                 const http::RouteOptions& options) {
+    router.Add(
+        method, std::move(path),
+        [service, shared, handler](Request& req, const RouteParams& p) {
+          return handler(req, p, *service, *shared);
+        },
+        options);
+  };
+  add(Method::kGet, "/v1/auth/oidc/{provider}/start", Start, auth);
+  add(Method::kGet, "/v1/auth/oidc/{provider}/callback", Callback, auth);
+  add(Method::kGet, "/v1/me/providers", List, signed_in);
+  add(Method::kPost, "/v1/me/providers/{provider}/link", Link, signed_in);
+  add(Method::kDelete, "/v1/me/providers/{provider}", Unlink, signed_in);
+  add(Method::kGet, "/v1/me/providers/{provider}/token", ProviderToken, signed_in);
 }
 
 }  // namespace gatehouse::auth
