@@ -18,6 +18,7 @@
 #include "../unit/local_http_receiver.h"
 #include "auth/totp.h"
 #include "auth_support.h"
+#include "scale_out_support.h"
 
 namespace gatehouse::itest {
 namespace {
@@ -514,55 +515,10 @@ TEST_F(AuthMfaLock, WrongCodesLockTheSecondFactorButNotThePassword) {
 // ---------------------------------------------------------------------------------------------
 // Two instances on PostgreSQL and Redis: tickets, replay markers and backup codes are shared.
 
-class AuthMfaScaleOut : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    failure_.clear();
-    postgres_ = TestPostgres::Start(&failure_);
-    if (postgres_ == nullptr) return;
-    redis_ = TestRedis::Start(&failure_);
-    if (redis_ == nullptr) return;
-    auto first = MakeDeployment();
-    auto second = MakeDeployment();
-    if (!second->CopyFileFrom(*first, "keys/master.key") ||
-        !second->CopyFileFrom(*first, "keys/token-hmac.key")) {
-      failure_ = "could not copy the keys";
-      return;
-    }
-    a_ = StartServer(std::move(first), &failure_);
-    if (a_ == nullptr) return;
-    b_ = StartServer(std::move(second), &failure_);
-  }
-  static void TearDownTestSuite() {
-    b_.reset();
-    a_.reset();
-    redis_.reset();
-    postgres_.reset();
-  }
-  static std::unique_ptr<Deployment> MakeDeployment() {
-    auto deployment = MfaDeployment();
-    deployment->Set("store", "driver", "postgres");
-    deployment->Unset("store", "sqlite_path");
-    deployment->Set("store", "postgres_url_file", postgres_->url_file().string());
-    deployment->Set("state", "driver", "redis");
-    deployment->Set("state", "redis_host", "127.0.0.1");
-    deployment->Set("state", "redis_port", static_cast<std::int64_t>(redis_->port()));
-    deployment->Set("state", "redis_password_file", redis_->password_file().string());
-    deployment->Set("state", "prefix", "gh-mfa:");
-    return deployment;
-  }
-  void SetUp() override { ASSERT_NE(b_, nullptr) << failure_; }
-  void TearDown() override {
-    if (!HasFailure() || b_ == nullptr) return;
-    std::cerr << "--- instance A stderr (tail) ---\n" << Tail(a_->process->Stderr()) << "\n";
-    std::cerr << "--- instance B stderr (tail) ---\n" << Tail(b_->process->Stderr()) << "\n";
-  }
-
-  static inline std::unique_ptr<TestPostgres> postgres_;
-  static inline std::unique_ptr<TestRedis> redis_;
-  static inline std::unique_ptr<RunningServer> a_;
-  static inline std::unique_ptr<RunningServer> b_;
-  static inline std::string failure_;
+class AuthMfaScaleOut : public ScaleOutTest<AuthMfaScaleOut> {
+ public:
+  static std::unique_ptr<Deployment> BaseDeployment() { return MfaDeployment(); }
+  static constexpr const char* kStatePrefix = "gh-mfa:";
 };
 
 TEST_F(AuthMfaScaleOut, ATicketFromOneInstanceCompletesOnTheOther) {

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include "auth_support.h"
+#include "scale_out_support.h"
 
 namespace gatehouse::itest {
 namespace {
@@ -35,61 +36,10 @@ std::map<std::string, std::string> PsqlEnvironment(const std::string& url) {
           {"PGCONNECT_TIMEOUT", "5"}};
 }
 
-class AuthScaleOut : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    failure_.clear();
-    postgres_ = TestPostgres::Start(&failure_);
-    if (postgres_ == nullptr) return;
-    redis_ = TestRedis::Start(&failure_);
-    if (redis_ == nullptr) return;
-
-    auto first = MakeDeployment();
-    auto second = MakeDeployment();
-    // Same master key (field encryption and the email blind index) and token secret: the
-    // instances must read each other's rows and accept each other's tokens.
-    if (!second->CopyFileFrom(*first, "keys/master.key") ||
-        !second->CopyFileFrom(*first, "keys/token-hmac.key")) {
-      failure_ = "could not copy the keys";
-      return;
-    }
-    a_ = StartServer(std::move(first), &failure_);
-    if (a_ == nullptr) return;
-    b_ = StartServer(std::move(second), &failure_);
-  }
-
-  static void TearDownTestSuite() {
-    b_.reset();
-    a_.reset();
-    redis_.reset();
-    postgres_.reset();
-  }
-
-  static std::unique_ptr<Deployment> MakeDeployment() {
-    auto deployment = AuthDeployment();
-    deployment->Set("store", "driver", "postgres");
-    deployment->Unset("store", "sqlite_path");
-    deployment->Set("store", "postgres_url_file", postgres_->url_file().string());
-    deployment->Set("state", "driver", "redis");
-    deployment->Set("state", "redis_host", "127.0.0.1");
-    deployment->Set("state", "redis_port", static_cast<std::int64_t>(redis_->port()));
-    deployment->Set("state", "redis_password_file", redis_->password_file().string());
-    deployment->Set("state", "prefix", "gh-it:");
-    return deployment;
-  }
-
-  void SetUp() override { ASSERT_NE(b_, nullptr) << failure_; }
-  void TearDown() override {
-    if (!HasFailure() || b_ == nullptr) return;
-    std::cerr << "--- instance A stderr (tail) ---\n" << Tail(a_->process->Stderr()) << "\n";
-    std::cerr << "--- instance B stderr (tail) ---\n" << Tail(b_->process->Stderr()) << "\n";
-  }
-
-  static inline std::unique_ptr<TestPostgres> postgres_;
-  static inline std::unique_ptr<TestRedis> redis_;
-  static inline std::unique_ptr<RunningServer> a_;
-  static inline std::unique_ptr<RunningServer> b_;
-  static inline std::string failure_;
+class AuthScaleOut : public ScaleOutTest<AuthScaleOut> {
+ public:
+  static std::unique_ptr<Deployment> BaseDeployment() { return AuthDeployment(); }
+  static constexpr const char* kStatePrefix = "gh-it:";
 };
 
 TEST_F(AuthScaleOut, SessionFromOneInstanceVerifiesOnTheOther) {
