@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "auth/route_support.h"
 #include "http/json_body.h"
 #include "http/problem.h"
 #include "protect/rate_limit.h"
@@ -16,25 +17,6 @@ using http::Request;
 using http::Response;
 using http::RouteParams;
 namespace json = boost::json;
-
-void NoStore(Response& response) {
-  // Key answers hold a secret once and usage figures always: no cache may keep them.
-  response.AddHeader("Cache-Control", "no-store");
-  response.AddHeader("Pragma", "no-cache");
-}
-
-Response JsonAnswer(int status, const json::object& body) {
-  Response response = Response::Json(status, json::serialize(body));
-  NoStore(response);
-  return response;
-}
-
-Response Empty(int status) {
-  Response response;
-  response.status = status;
-  NoStore(response);
-  return response;
-}
 
 RequestContext ContextOf(const Request& req) {
   RequestContext ctx;
@@ -172,7 +154,7 @@ Result<Response> ListKeys(const Request& req, ApiKeyService& service, const KeyA
 Result<Response> RevokeKey(const RouteParams& params, ApiKeyService& service,
                            const KeyActor& actor) {
   GH_RETURN_IF_ERROR(service.Revoke(actor, params.Get("id").value_or("")));
-  return Empty(204);
+  return EmptyAnswer(204);
 }
 
 Result<Response> RotateKey(const Request& req, const RouteParams& params, ApiKeyService& service,
@@ -214,7 +196,7 @@ Result<Response> ListServiceAccounts(const Request& req, ApiKeyService& service,
 Result<Response> DisableServiceAccount(const RouteParams& params, ApiKeyService& service,
                                        const KeyActor& actor) {
   GH_RETURN_IF_ERROR(service.DisableServiceAccount(actor, params.Get("id").value_or("")));
-  return Empty(204);
+  return EmptyAnswer(204);
 }
 
 // ---- the public listener -------------------------------------------------------------------
@@ -319,7 +301,7 @@ http::Response KeyVerifyAnswer(const http::Request& req, const KeyAuthentication
     return refusal;
   }
   const CachedApiKey& key = *auth.key;
-  Response response = Empty(200);
+  Response response = EmptyAnswer(200);
   response.AddHeader("X-Auth-User", key.owner_id);
   response.AddHeader("X-Auth-Owner-Type", std::string(OwnerKindName(key.owner_kind)));
   response.AddHeader("X-Auth-Key-Id", key.id);
