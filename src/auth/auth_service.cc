@@ -339,17 +339,19 @@ std::optional<Result<Principal>> AuthService::AuthenticateImpl(std::string_view 
   if (!denied.ok()) return Answer(std::move(denied).error());
   if (*denied) return Answer(SessionEnded("token was revoked"));
 
-  auto live = live_.Find(claims->sid);
-  if (!live.ok()) return Answer(std::move(live).error());
-  if (!*live) return Answer(SessionEnded("session ended or idle"));
-  if ((*live)->account_id != claims->sub) {
+  // Reused from request to request on this thread, so the check allocates nothing.
+  thread_local LiveSession session;
+  auto found = live_.FindInto(claims->sid, session);
+  if (!found.ok()) return Answer(std::move(found).error());
+  if (!*found) return Answer(SessionEnded("session ended or idle"));
+  if (session.account_id != claims->sub) {
     return Answer(SessionEnded("session belongs to another account"));
   }
 
   // A session is bound to the device that created it; a token replayed from elsewhere
   // ends the session for everyone holding it. Ending it writes to the store, which an
   // I/O thread must not wait for.
-  if ((*live)->fingerprint != ctx.fingerprint) {
+  if (session.fingerprint != ctx.fingerprint) {
     if (!may_block) return std::nullopt;
     if (Status ended = EndSession(claims->sid, "fingerprint_mismatch"); !ended.ok()) {
       return Answer(std::move(ended).error());
@@ -358,7 +360,7 @@ std::optional<Result<Principal>> AuthService::AuthenticateImpl(std::string_view 
          "session_fingerprint_mismatch", {{"session_id", claims->sid}});
     return Answer(SessionEnded("device fingerprint mismatch"));
   }
-  if (Status touched = live_.Touch(claims->sid, **live); !touched.ok()) {
+  if (Status touched = live_.Touch(claims->sid, session); !touched.ok()) {
     return Answer(std::move(touched).error());
   }
 

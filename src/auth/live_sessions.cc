@@ -46,23 +46,22 @@ bool ParseInt(std::string_view text, std::int64_t& out) {
   return ec == std::errc() && ptr == text.data() + text.size();
 }
 
-std::optional<LiveSession> Decode(std::string_view text) {
-  LiveSession s;
+bool Decode(std::string_view text, LiveSession& s) {
   std::string_view parts[4];
   for (int i = 0; i < 3; ++i) {
     const std::size_t bar = text.find('|');
-    if (bar == std::string_view::npos) return std::nullopt;
+    if (bar == std::string_view::npos) return false;
     parts[i] = text.substr(0, bar);
     text.remove_prefix(bar + 1);
   }
   parts[3] = text;
   if (parts[0].empty() || !ParseInt(parts[1], s.absolute_expires_at) ||
       !ParseInt(parts[3], s.last_seen)) {
-    return std::nullopt;
+    return false;
   }
-  s.account_id = std::string(parts[0]);
-  s.fingerprint = std::string(parts[2]);
-  return s;
+  s.account_id.assign(parts[0]);
+  s.fingerprint.assign(parts[2]);
+  return true;
 }
 
 }  // namespace
@@ -87,18 +86,23 @@ Status LiveSessions::Start(std::string_view session_id, const LiveSession& sessi
 }
 
 Result<std::optional<LiveSession>> LiveSessions::Find(std::string_view session_id) {
-  auto value = state_.Get(StateKey(kSessionPrefix, session_id).view());
-  if (!value.ok()) return std::move(value).error();
-  if (!*value) return std::optional<LiveSession>();
-  std::optional<LiveSession> session = Decode(**value);
-  if (!session) return Internal("malformed live session entry");
+  LiveSession session;
+  auto found = FindInto(session_id, session);
+  if (!found.ok()) return std::move(found).error();
+  if (!*found) return std::optional<LiveSession>();
+  return std::optional<LiveSession>(std::move(session));
+}
+
+Result<bool> LiveSessions::FindInto(std::string_view session_id, LiveSession& session) {
+  thread_local std::string value;
+  auto found = state_.GetInto(StateKey(kSessionPrefix, session_id).view(), value);
+  if (!found.ok()) return std::move(found).error();
+  if (!*found) return false;
+  if (!Decode(value, session)) return Internal("malformed live session entry");
   // The state's TTL enforces the idle timeout; the absolute expiry is checked here too,
   // so a clock or TTL mismatch can only end a session early, never extend it.
   const std::int64_t now = Now();
-  if (now >= session->absolute_expires_at || now - session->last_seen > idle_.count()) {
-    return std::optional<LiveSession>();
-  }
-  return session;
+  return now < session.absolute_expires_at && now - session.last_seen <= idle_.count();
 }
 
 Status LiveSessions::Touch(std::string_view session_id, LiveSession& session) {

@@ -43,6 +43,11 @@ class LiveSessions {
   // The live session, or nullopt when it ended, idled out or passed its absolute expiry.
   Result<std::optional<LiveSession>> Find(std::string_view session_id);
 
+  // Find into `session`, whose strings keep their capacity: the form for the per-request
+  // check, which then allocates nothing. False when the session is gone (then `session`
+  // holds nothing meaningful).
+  Result<bool> FindInto(std::string_view session_id, LiveSession& session);
+
   // Records activity: extends the idle window when the last touch is older than the
   // touch interval (so an active session costs one state write per interval, not one
   // per request).

@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <charconv>
 #include <chrono>
+#include <functional>
 
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
@@ -36,6 +38,39 @@ std::string Cookie(std::string_view name, std::string_view value, std::string_vi
          "; Max-Age=" + std::to_string(max_age.count()) +
          "; Secure; HttpOnly; SameSite=Strict";
 }
+
+// The digests of recently seen trait material, per thread. A browser sends the same traits
+// with every request, so most verified requests find theirs here instead of hashing again.
+// The whole material is compared, so an entry can only ever answer for its own input.
+class FingerprintMemo {
+ public:
+  const std::string* Find(std::string_view material) const {
+    const Entry& e = entries_[Slot(material)];
+    return e.material == material ? &e.digest : nullptr;
+  }
+
+  void Remember(std::string_view material, const std::string& digest) {
+    if (material.size() > kMaxMaterial) return;
+    Entry& e = entries_[Slot(material)];
+    e.material.assign(material);
+    e.digest = digest;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 64;  // A power of two.
+  static constexpr std::size_t kMaxMaterial = 1024;
+
+  struct Entry {
+    std::string material;
+    std::string digest;
+  };
+
+  static std::size_t Slot(std::string_view material) {
+    return std::hash<std::string_view>{}(material) & (kSlots - 1);
+  }
+
+  std::array<Entry, kSlots> entries_;
+};
 
 }  // namespace
 
@@ -120,7 +155,11 @@ std::string DeviceFingerprint(const http::Request& request, std::string_view tra
     material.append(value);
     material.push_back(';');
   }
-  return crypto::HexEncode(crypto::Sha256(material));
+  thread_local FingerprintMemo memo;
+  if (const std::string* known = memo.Find(material)) return *known;
+  std::string digest = crypto::HexEncode(crypto::Sha256(material));
+  memo.Remember(material, digest);
+  return digest;
 }
 
 bool OriginAllowed(const http::Request& request, std::string_view allowed,

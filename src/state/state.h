@@ -79,6 +79,16 @@ class StateStore {
   // The value of `key`, or nullopt when it is absent or expired.
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
 
+  // Get into a caller's buffer, which keeps its capacity from call to call: true and
+  // `value` set when present, false (and `value` unchanged) when absent or expired.
+  virtual Result<bool> GetInto(std::string_view key, std::string& value) {
+    auto got = Get(key);
+    if (!got.ok()) return std::move(got).error();
+    if (!*got) return false;
+    value = std::move(**got);
+    return true;
+  }
+
   // Stores `value` under `key` with a fresh `ttl`, replacing any value and TTL.
   virtual Status Set(std::string_view key, std::string_view value,
                      std::chrono::milliseconds ttl) = 0;

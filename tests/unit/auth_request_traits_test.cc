@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
+#include "crypto/encoding.h"
+#include "crypto/hash.h"
+
 namespace gatehouse::auth {
 namespace {
 
@@ -67,6 +73,25 @@ TEST(DeviceFingerprint, TraitValuesCannotBeShiftedAcrossTraits) {
   auto b = With({{"User-Agent", "ab"}, {"Accept-Language", "c"}});
   EXPECT_NE(DeviceFingerprint(a, "user_agent,accept_language"),
             DeviceFingerprint(b, "user_agent,accept_language"));
+}
+
+TEST(DeviceFingerprint, RemembersDigestsWithoutMixingThemUp) {
+  // Far more distinct devices than the per-thread memo holds, asked for twice in another
+  // order: every answer is the SHA-256 of that device's own material, whether it was
+  // remembered, evicted or never stored (an over-long user agent).
+  std::vector<std::string> agents;
+  for (int i = 0; i < 300; ++i) agents.push_back("Agent/" + std::to_string(i));
+  agents.push_back(std::string(2000, 'x'));
+  const auto expected = [](const std::string& agent) {
+    return crypto::HexEncode(crypto::Sha256("user_agent:" + std::to_string(agent.size()) +
+                                            ":" + agent + ";"));
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < agents.size(); ++i) {
+      const std::string& agent = pass == 0 ? agents[i] : agents[agents.size() - 1 - i];
+      ASSERT_EQ(DeviceFingerprint(With({{"User-Agent", agent}}), "user_agent"), expected(agent));
+    }
+  }
 }
 
 TEST(OriginAllowed, NeedsAnExactAllowedOrigin) {

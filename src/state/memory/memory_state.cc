@@ -136,6 +136,17 @@ Result<std::optional<std::string>> MemoryStateStore::Get(std::string_view key) {
   return std::optional<std::string>(shard.table.at(*slot).value());
 }
 
+Result<bool> MemoryStateStore::GetInto(std::string_view key, std::string& value) {
+  GH_RETURN_IF_ERROR(ValidateKey(key));
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  std::lock_guard lock(shard.mutex);
+  auto slot = FindLive(shard, hash, key, NowNs());
+  if (!slot) return false;
+  value.assign(shard.table.at(*slot).value());
+  return true;
+}
+
 Status MemoryStateStore::Set(std::string_view key, std::string_view value,
                              std::chrono::milliseconds ttl) {
   GH_RETURN_IF_ERROR(ValidateKey(key));

@@ -65,6 +65,7 @@ class MemoryStateStore final : public StateStore {
   MemoryStateStore& operator=(const MemoryStateStore&) = delete;
 
   Result<std::optional<std::string>> Get(std::string_view key) override;
+  Result<bool> GetInto(std::string_view key, std::string& value) override;
   Status Set(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) override;
   Result<bool> SetIfAbsent(std::string_view key, std::string_view value,
                            std::chrono::milliseconds ttl) override;
