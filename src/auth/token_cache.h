@@ -13,9 +13,9 @@
 // effect at once whether or not the token is cached. The key set of a TokenService never
 // changes after construction, so a cached signature cannot outlive its key.
 //
-// Keyed by a 128-bit SipHash of the token's tail, its signature, under a random per-process
-// key (a hash an attacker cannot aim collisions at); a hit is confirmed by comparing the
-// whole token in constant time.
+// Keyed by a SipHash-2-4 of the token's tail, inside its signature, under a random
+// per-process key (a hash an attacker cannot aim collisions at); a hit is confirmed by
+// comparing the whole token in constant time.
 // Bounded: `capacity` entries over 16 shards; a full shard is emptied and refilled, which
 // is cheap, rare, and never wrong (a miss only costs a verification).
 //
@@ -64,27 +64,27 @@ class VerifiedTokenCache {
 
   static constexpr std::size_t kMaxTokenBytes = 8192;
   // How much of the token's end is hashed to find its entry (see Hash in token_cache.cc):
-  // more than an EdDSA signature segment (86 characters) and its dot.
-  static constexpr std::size_t kHashedTailBytes = 96;
+  // less than the shortest signature segment issued (HS256, 43 characters), so all of it
+  // is signature.
+  static constexpr std::size_t kHashedTailBytes = 32;
 
  private:
   struct Entry {
     std::string token;
     std::shared_ptr<const AccessClaims> claims;
   };
-  struct Digest {
-    std::uint64_t hi, lo;
-    friend bool operator==(const Digest&, const Digest&) = default;
-  };
+  // Already a keyed hash: the map uses it as it is.
   struct DigestHash {
-    std::size_t operator()(const Digest& d) const { return static_cast<std::size_t>(d.lo); }
+    std::size_t operator()(std::uint64_t d) const { return static_cast<std::size_t>(d); }
   };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<Digest, Entry, DigestHash> entries;
+    std::unordered_map<std::uint64_t, Entry, DigestHash> entries;
   };
 
-  Digest Hash(std::string_view token) const;
+  std::uint64_t Hash(std::string_view token) const;
+  // The top bits pick the shard; the map's buckets use the low ones.
+  static std::size_t ShardOf(std::uint64_t d) { return static_cast<std::size_t>(d >> 60); }
 
   std::size_t per_shard_;
   std::array<unsigned char, 16> key_{};

@@ -42,6 +42,7 @@
 #include "core/log.h"
 #include "http/pipeline.h"
 #include "http/problem.h"
+#include "http/request_head.h"
 #include "http/server_wire.h"
 #include "http/tls_context.h"
 
@@ -281,6 +282,12 @@ namespace {
 
 // What the connection loop does after one exchange.
 enum class Next { kKeepAlive, kCloseGracefully, kCloseNow };
+
+// What the request's head says about the connection (RFC 9112 §9.3).
+struct RequestFraming {
+  bool keep_alive = true;  // HTTP/1.1 without "Connection: close".
+  bool http10 = false;
+};
 
 // kServe: the TLS (or plain) API listener. kRedirect: the plain-HTTP listener that answers
 // 308 once. kRejectOverloaded: accepted over max_connections, answered 503 at once.
@@ -843,6 +850,52 @@ class Connection final : public ConnectionBase,
   // Reads, answers and logs one request whose first bytes are in `buffer`.
   asio::awaitable<Next> ServeOne(beast::flat_buffer& buffer) {
     const Clock::time_point received_at = Clock::now();
+    RequestFraming framing;
+    // The common head is read straight from the bytes at hand; anything else goes to Beast.
+    const std::size_t head = ReadCommonHead(
+        {static_cast<const char*>(buffer.data().data()), buffer.size()},
+        impl_.options.max_header_bytes, FreshRequest(received_at));
+    if (head != 0) {
+      buffer.consume(head);
+    } else if (std::optional<Next> ended = co_await ReadGeneral(buffer, received_at, framing)) {
+      co_return *ended;
+    }
+    Request& req = state_->request;  // ReadGeneral may have begun a new DispatchState.
+    if (mode_ == Mode::kRedirect) {
+      co_await WriteRedirect(req);
+      co_return Next::kCloseGracefully;
+    }
+
+    // Hands the request to the pipeline; an inline route answers right here, an offloaded
+    // one is waited for without blocking the loop.
+    impl_.pipeline.Prepare(req);
+    impl_.requests.fetch_add(1, std::memory_order_relaxed);
+    std::optional<Response> response =
+        impl_.pipeline.DispatchHere(req, [this] { return WorkerDone(); });
+    if (!response) {
+      DispatchState& state = *state_;
+      while (!state.response && !aborted_) {
+        wake_.expires_at(Clock::time_point::max());
+        co_await wake_.async_wait(kUseTuple);
+      }
+      if (!state.response) co_return Next::kCloseNow;
+      response = std::move(state.response);
+    }
+
+    // RFC 9112 §9.3: 1.1 persists unless told otherwise, 1.0 only with keep-alive. During a
+    // drain the answer says the connection ends, so the client does not reuse it.
+    const bool close = response->close_connection || !framing.keep_alive || loop_.draining;
+    const bool written = co_await Write(req, *response, close, framing.http10);
+    if (!written) co_return Next::kCloseNow;
+    co_return close ? Next::kCloseGracefully : Next::kKeepAlive;
+  }
+
+  // What ServeOne does with a head ReadCommonHead left alone: Beast reads it (and any body)
+  // into the fresh request. A Next when the exchange ended here (an error answer, the
+  // redirect), else nullopt with the request ready.
+  asio::awaitable<std::optional<Next>> ReadGeneral(beast::flat_buffer& buffer,
+                                                   Clock::time_point received_at,
+                                                   RequestFraming& framing) {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
         impl_.options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
@@ -878,6 +931,7 @@ class Connection final : public ConnectionBase,
     if (ec) problem = StatusForReadError(ec, timed_out_);
     if (ec && problem == 0) co_return Next::kCloseNow;
 
+    // Filled again from the start: ReadCommonHead may have left part of a head in it.
     Request& req = FreshRequest(received_at);
     if (parser.is_header_done()) {
       // A header that failed the checks before the target's may still have a valid one.
@@ -890,37 +944,10 @@ class Connection final : public ConnectionBase,
       co_await WriteServerAnswer(req, problem);
       co_return Next::kCloseGracefully;
     }
-    if (mode_ == Mode::kRedirect) {
-      co_await WriteRedirect(req);
-      co_return Next::kCloseGracefully;
-    }
-
     req.body = std::move(parser.get().body());
-    const bool keep_alive = parser.get().keep_alive();
-    const bool http10 = parser.get().version() == 10;
-
-    // Hands the request to the pipeline; an inline route answers right here, an offloaded
-    // one is waited for without blocking the loop.
-    impl_.pipeline.Prepare(req);
-    impl_.requests.fetch_add(1, std::memory_order_relaxed);
-    std::optional<Response> response =
-        impl_.pipeline.DispatchHere(req, [this] { return WorkerDone(); });
-    if (!response) {
-      DispatchState& state = *state_;
-      while (!state.response && !aborted_) {
-        wake_.expires_at(Clock::time_point::max());
-        co_await wake_.async_wait(kUseTuple);
-      }
-      if (!state.response) co_return Next::kCloseNow;
-      response = std::move(state.response);
-    }
-
-    // RFC 9112 §9.3: 1.1 persists unless told otherwise, 1.0 only with keep-alive. During a
-    // drain the answer says the connection ends, so the client does not reuse it.
-    const bool close = response->close_connection || !keep_alive || loop_.draining;
-    const bool written = co_await Write(req, *response, close, http10);
-    if (!written) co_return Next::kCloseNow;
-    co_return close ? Next::kCloseGracefully : Next::kKeepAlive;
+    framing.keep_alive = parser.get().keep_alive();
+    framing.http10 = parser.get().version() == 10;
+    co_return std::nullopt;
   }
 
   // The completion for an offloaded handler; it runs on a worker thread, and the connection
