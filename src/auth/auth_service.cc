@@ -374,6 +374,28 @@ std::optional<Result<Principal>> AuthService::AuthenticateImpl(std::string_view 
   return Answer(std::move(principal));
 }
 
+Result<std::size_t> AuthService::RestoreLiveSessions() {
+  auto sessions = sessions_.ListUnrevoked();
+  if (!sessions.ok()) return std::move(sessions).error();
+  std::size_t restored = 0;
+  for (const UnrevokedSession& s : *sessions) {
+    LiveSession live;
+    live.account_id = s.account_id;
+    live.absolute_expires_at = s.absolute_expires_at;
+    live.fingerprint = s.fingerprint;
+    live.last_seen = s.last_seen_at;
+    auto put = live_.Restore(s.id, live);
+    if (!put.ok()) return std::move(put).error();
+    if (*put) ++restored;
+  }
+  return restored;
+}
+
+Status AuthService::FlushSessionActivity() {
+  auto seen = live_.TakeActivity();
+  return sessions_.TouchLastSeen(seen);
+}
+
 Status AuthService::EndSession(std::string_view session_id, std::string_view reason) {
   // Live state first: that is what every instance checks, so the session stops working
   // even if the store write below fails.

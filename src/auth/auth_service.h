@@ -172,6 +172,14 @@ class AuthService {
   Status RevokeSession(const Principal& principal, std::string_view session_id);
   Result<std::size_t> RevokeOtherSessions(const Principal& principal);
 
+  // For an instance whose shared state lives in its own memory, at start: puts every
+  // session the database holds as active back into the live state, with its idle clock at
+  // its last recorded activity (see auth/live_sessions.h). Returns how many came back.
+  Result<std::size_t> RestoreLiveSessions();
+  // Writes the session activity recorded since the last call to the database, in one
+  // transaction. Run it periodically and once at shutdown, off the request path.
+  Status FlushSessionActivity();
+
  private:
   Result<TokenGrant> StartSession(const Account& account, std::vector<std::string> amr,
                                   const RequestContext& ctx);

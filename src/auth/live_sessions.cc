@@ -111,7 +111,38 @@ Status LiveSessions::Touch(std::string_view session_id, LiveSession& session) {
   session.last_seen = now;
   const auto ttl = TtlFor(session);
   if (ttl.count() <= 0) return End(session_id);
-  return state_.Set(StateKey(kSessionPrefix, session_id).view(), Encode(session), ttl);
+  GH_RETURN_IF_ERROR(
+      state_.Set(StateKey(kSessionPrefix, session_id).view(), Encode(session), ttl));
+  RecordActivity(session_id, now);
+  return Ok();
+}
+
+void LiveSessions::RecordActivity(std::string_view session_id, std::int64_t when) {
+  std::lock_guard lock(activity_mu_);
+  if (auto it = activity_.find(std::string(session_id)); it != activity_.end()) {
+    it->second = std::max(it->second, when);
+  } else if (activity_.size() < kMaxPendingActivity) {
+    activity_.emplace(session_id, when);
+  }
+}
+
+std::vector<std::pair<std::string, std::int64_t>> LiveSessions::TakeActivity() {
+  std::unordered_map<std::string, std::int64_t> taken;
+  {
+    std::lock_guard lock(activity_mu_);
+    taken.swap(activity_);
+  }
+  return {std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end())};
+}
+
+Result<bool> LiveSessions::Restore(std::string_view session_id, const LiveSession& session) {
+  const std::int64_t now = Now();
+  const std::int64_t idle_left = idle_.count() - (now - session.last_seen);
+  const std::int64_t seconds = std::min(idle_left, session.absolute_expires_at - now);
+  if (seconds <= 0) return false;
+  GH_RETURN_IF_ERROR(state_.Set(StateKey(kSessionPrefix, session_id).view(), Encode(session),
+                                std::chrono::seconds(seconds)));
+  return true;
 }
 
 Status LiveSessions::End(std::string_view session_id) {

@@ -11,12 +11,22 @@
 //
 // Calls go to the state store: fast and non-blocking in memory; with Redis they block, so
 // callers run them on the worker pool. Thread-safe.
+//
+// Activity also reaches the database, in batches and off the request path: every touch
+// that writes the state is remembered here until TakeActivity() hands it to a flusher. An
+// instance whose state was in memory rebuilds the live sessions from the database when it
+// starts (Restore), so a restart signs nobody out, and the idle clock of each session
+// restarts from its last recorded activity, so a restart revives no idle session either.
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -55,6 +65,18 @@ class LiveSessions {
 
   Status End(std::string_view session_id);
 
+  // Puts a session back with its idle clock at `session.last_seen`. False, and nothing
+  // written, when it has idled out or passed its absolute expiry by now.
+  Result<bool> Restore(std::string_view session_id, const LiveSession& session);
+
+  // The activity recorded since the last call: (session id, last seen), one per session.
+  std::vector<std::pair<std::string, std::int64_t>> TakeActivity();
+
+  // Pending activity is kept for at most this many sessions; past it, new sessions' touches
+  // wait for the next batch (their database activity then lags, which can only make a
+  // restart end them sooner, never later).
+  static constexpr std::size_t kMaxPendingActivity = 100'000;
+
   // Puts an access token's jti on the deny list until `expires_at` (Unix seconds).
   Status Deny(std::string_view jti, std::int64_t expires_at);
   Result<bool> IsDenied(std::string_view jti);
@@ -63,11 +85,15 @@ class LiveSessions {
 
  private:
   std::chrono::milliseconds TtlFor(const LiveSession& session) const;
+  void RecordActivity(std::string_view session_id, std::int64_t when);
 
   state::StateStore& state_;
   const Clock& clock_;
   std::chrono::seconds idle_;
   std::chrono::seconds touch_interval_;
+
+  std::mutex activity_mu_;
+  std::unordered_map<std::string, std::int64_t> activity_;  // Guarded by activity_mu_.
 };
 
 }  // namespace gatehouse::auth

@@ -285,6 +285,40 @@ Status SessionRepository::TouchLastSeen(std::string_view session_id, std::int64_
   return Ok();
 }
 
+Status SessionRepository::TouchLastSeen(
+    const std::vector<std::pair<std::string, std::int64_t>>& seen) {
+  if (seen.empty()) return Ok();
+  return store_.InTransaction([&](store::Transaction& tx) -> Status {
+    for (const auto& [id, when] : seen) {
+      auto updated = tx.Execute(
+          "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
+          {when, id});
+      if (!updated.ok()) return std::move(updated).error();
+    }
+    return Ok();
+  });
+}
+
+Result<std::vector<UnrevokedSession>> SessionRepository::ListUnrevoked() {
+  auto rows = store_.Query(
+      "SELECT id, account_id, absolute_expires_at, last_seen_at, fingerprint FROM sessions"
+      " WHERE revoked_at IS NULL AND absolute_expires_at > $1",
+      {Now()});
+  if (!rows.ok()) return std::move(rows).error();
+  std::vector<UnrevokedSession> out;
+  out.reserve(rows->size());
+  for (const store::Row& row : *rows) {
+    const std::string* id = row.size() == 5 ? AsText(row[0]) : nullptr;
+    const std::string* account = id != nullptr ? AsText(row[1]) : nullptr;
+    const std::string* fingerprint = account != nullptr ? AsText(row[4]) : nullptr;
+    const std::optional<std::int64_t> expires = fingerprint ? AsInt(row[2]) : std::nullopt;
+    const std::optional<std::int64_t> seen = expires ? AsInt(row[3]) : std::nullopt;
+    if (!seen) return Internal("malformed session row");
+    out.push_back({*id, *account, *expires, *seen, *fingerprint});
+  }
+  return out;
+}
+
 Result<SessionRecord> SessionRepository::Decode(const store::Row& row) {
   SessionRecord s;
   const std::string* id = AsText(row[0]);

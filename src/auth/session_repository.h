@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -44,6 +45,15 @@ struct SessionRecord {
   std::string client_ip;    // Decrypted; show it masked.
   std::string user_agent;   // Capped at 256 bytes.
   std::vector<std::string> amr;  // Authentication methods, RFC 8176 values ("pwd", "otp").
+};
+
+// What the live state holds of a session, as the database remembers it.
+struct UnrevokedSession {
+  std::string id;
+  std::string account_id;
+  std::int64_t absolute_expires_at = 0;
+  std::int64_t last_seen_at = 0;
+  std::string fingerprint;
 };
 
 struct NewSession {
@@ -105,8 +115,14 @@ class SessionRepository {
   Result<RefreshOutcome> Refresh(const Secret& token, std::chrono::seconds refresh_lifetime,
                                  std::chrono::seconds grace);
 
-  // Records activity durably (the live idle clock is in the shared state).
+  // Records activity durably (the live idle clock is in the shared state). Never moves
+  // last_seen_at backwards.
   Status TouchLastSeen(std::string_view session_id, std::int64_t when);
+  // The same for many sessions, in one transaction.
+  Status TouchLastSeen(const std::vector<std::pair<std::string, std::int64_t>>& seen);
+
+  // Every session neither revoked nor past its absolute expiry, of all accounts.
+  Result<std::vector<UnrevokedSession>> ListUnrevoked();
 
  private:
   Result<SessionRecord> Decode(const store::Row& row);

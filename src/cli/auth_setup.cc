@@ -25,6 +25,10 @@
 namespace gatehouse::cli {
 namespace {
 
+// How often session activity is written to the database: what a crash (not a clean stop)
+// can lose of it, so a session may be judged idle that much sooner after one.
+constexpr std::chrono::milliseconds kActivityFlushPeriod = std::chrono::seconds(30);
+
 class Components final : public AuthComponents {
  public:
   Components(store::Store& store, const crypto::KeyRing& keys, state::StateStore& state,
@@ -41,11 +45,13 @@ class Components final : public AuthComponents {
         clock_(clock) {}
 
   ~Components() override {
-    // The tasks first, then one last flush, so the usage counted since the last one is
-    // not lost on a clean shutdown.
+    // The tasks first, then one last flush, so the usage counted (and the session activity
+    // recorded) since the last one is not lost on a clean shutdown.
     usage_flusher.reset();
     expiry_notifier.reset();
+    activity_flusher.reset();
     if (api_keys) FlushUsage(*api_keys);
+    if (service) FlushActivity(*service);
   }
 
   void AddAdminRoutes(http::Router& router, const Secret& token) override {
@@ -58,6 +64,15 @@ class Components final : public AuthComponents {
       return protect::CheckAdminToken(req, token, events, clock);
     };
     auth::AddApiKeyAdminRoutes(router, std::move(deps));
+  }
+
+  static void FlushActivity(auth::AuthService& service) {
+    if (Status flushed = service.FlushSessionActivity(); !flushed.ok()) {
+      log::RateLimited("session_activity_flush_failed", log::Level::kWarn,
+                       "session_activity_flush_failed",
+                       {log::Field("error", flushed.error().message()),
+                        log::Field("detail", flushed.error().detail())});
+    }
   }
 
   static void FlushUsage(auth::ApiKeyService& service) {
@@ -85,6 +100,7 @@ class Components final : public AuthComponents {
   // Last: they call into the members above, so they stop before those go.
   std::unique_ptr<PeriodicTask> usage_flusher;
   std::unique_ptr<PeriodicTask> expiry_notifier;
+  std::unique_ptr<PeriodicTask> activity_flusher;
 
  private:
   audit::EventSink& events_;
@@ -231,6 +247,17 @@ Result<std::unique_ptr<AuthComponents>> SetUpAuth(const core::Config& config,
       components->accounts, components->sessions, components->live, components->tokens,
       components->blocklist, events, clock, settings);
   GH_RETURN_IF_ERROR(components->service->Init());
+  // State in this process's memory starts empty: the sessions come back from the database,
+  // so a restart signs nobody out (Redis keeps them by itself).
+  if (config.state.driver == core::StateDriver::kMemory) {
+    auto restored = components->service->RestoreLiveSessions();
+    if (!restored.ok()) return std::move(restored).error().WithContext("restoring sessions");
+    log::Event(log::Level::kInfo, "sessions_restored",
+               {log::Field("count", static_cast<std::int64_t>(*restored))});
+  }
+  components->activity_flusher = std::make_unique<PeriodicTask>(
+      kActivityFlushPeriod,
+      [service = components->service.get()] { Components::FlushActivity(*service); });
 
   auth::AuthRoutesOptions options;
   options.verify_inline = config.state.driver == core::StateDriver::kMemory;

@@ -73,6 +73,39 @@ TEST(AuthSessionLimit, RefuseNewAnswers409) {
   EXPECT_EQ(client.VerifyStatus(second->access_token), 200);
 }
 
+// The embedded default keeps live sessions in the process's memory. A restart (an upgrade,
+// a configuration change) must sign nobody out, and must bring back no session that ended.
+TEST(AuthSessionRestart, SessionsOutliveARestartAndLogoutsStayInForce) {
+  std::string why;
+  auto server = StartServer(AuthDeployment(), &why);
+  ASSERT_NE(server, nullptr) << why;
+  AuthClient client(server->port());
+  const std::string email = UniqueEmail("restart");
+  const std::string password = StrongPassword();
+  auto kept = client.RegisterAndLogin(email, password);
+  auto ended = GrantOf(client.Login(email, password));
+  ASSERT_TRUE(kept && ended);
+  auto logout = client.Logout(ended->access_token);
+  ASSERT_TRUE(logout);
+  ASSERT_EQ(logout->status, 204) << logout->body;
+
+  server->process.reset();  // SIGTERM: a clean stop.
+  server->process = ServerProcess::Spawn(
+      {"serve", "--config", server->deployment->config_path().string()},
+      server->deployment->dir(), {});
+  ASSERT_NE(server->process, nullptr);
+  ASSERT_TRUE(server->process->WaitHealthy(server->port(), Millis(10000), &why)) << why;
+  EXPECT_TRUE(WaitForLogLine(*server->process, {"sessions_restored", "\"count\":1"},
+                             Millis(2000)));
+
+  EXPECT_EQ(client.VerifyStatus(kept->access_token), 200);
+  EXPECT_EQ(client.VerifyStatus(ended->access_token), 401);
+  EXPECT_TRUE(GrantOf(client.Refresh(kept->refresh_token)));
+  auto stale = client.Refresh(ended->refresh_token);
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 401);
+}
+
 class AuthSessions : public SharedServerTest<AuthSessions> {
  public:
   static std::unique_ptr<Deployment> MakeDeployment() {

@@ -87,6 +87,22 @@ class AuthServiceTest : public ::testing::Test {
     ASSERT_TRUE(service_->Init().ok());
   }
 
+  // What a restart of an instance with the in-memory state does: the recorded activity is
+  // flushed (a clean stop), the live state starts empty and is rebuilt from the database.
+  std::size_t RestartWithEmptyState(bool flush = true) {
+    if (flush) EXPECT_TRUE(service_->FlushSessionActivity().ok());
+    service_.reset();
+    live_.reset();
+    auto state = state::OpenState(state::StateOptions{}, clock_);
+    EXPECT_TRUE(state.ok());
+    state_ = std::move(*state);
+    live_.emplace(*state_, clock_, minutes(30));
+    MakeService(FastArgon2());
+    auto restored = service_->RestoreLiveSessions();
+    EXPECT_TRUE(restored.ok()) << restored.error().detail();
+    return restored.ok() ? *restored : 0;
+  }
+
   RequestContext Ctx(std::string fingerprint = "fp-laptop") const {
     RequestContext ctx;
     ctx.request_id = "req";
@@ -239,6 +255,51 @@ TEST_F(AuthServiceTest, ActiveSessionStillEndsAtItsAbsoluteTimeout) {
     ASSERT_TRUE(Check(grant).ok()) << "step " << i;
   }
   clock_.Advance(minutes(21));  // 8 h 1 min after login.
+  EXPECT_FALSE(Check(grant).ok());
+}
+
+TEST_F(AuthServiceTest, SessionsOutliveARestartWithTheMemoryState) {
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  clock_.Advance(minutes(20));
+  ASSERT_TRUE(Check(grant).ok());
+  clock_.Advance(minutes(20));  // 40 min after login, 20 after the last activity.
+  EXPECT_EQ(RestartWithEmptyState(), 1u);
+  auto after = Check(grant);
+  ASSERT_TRUE(after.ok()) << after.error().detail();
+  EXPECT_EQ(after->session_id, grant.session_id);
+  // The idle clock went on from the last activity: 31 min without any, and it is over.
+  clock_.Advance(minutes(31));
+  EXPECT_FALSE(Check(grant).ok());
+}
+
+TEST_F(AuthServiceTest, ARestartRevivesNoEndedOrIdleSession) {
+  RegisterAda();
+  TokenGrant logged_out = MustLogin();
+  auto principal = Check(logged_out);
+  ASSERT_TRUE(principal.ok());
+  ASSERT_TRUE(service_->Logout(*principal, Ctx()).ok());
+  TokenGrant idle = MustLogin();
+  TokenGrant active = MustLogin();
+  clock_.Advance(minutes(20));
+  ASSERT_TRUE(Check(active).ok());
+  clock_.Advance(minutes(15));  // `idle` has seen nothing for 35 min, `active` for 15.
+  EXPECT_EQ(RestartWithEmptyState(), 1u);
+  EXPECT_FALSE(Check(logged_out).ok());
+  EXPECT_FALSE(Check(idle).ok());
+  EXPECT_TRUE(Check(active).ok());
+  EXPECT_FALSE(service_->Refresh(idle.refresh_token, Ctx()).ok());
+}
+
+TEST_F(AuthServiceTest, ActivityNotYetFlushedCanOnlyEndASessionSooner) {
+  // A crash loses the activity of the last flush period: the session is then judged by
+  // what the database has, its creation here, and comes back only inside that idle window.
+  RegisterAda();
+  TokenGrant grant = MustLogin();
+  clock_.Advance(minutes(20));
+  ASSERT_TRUE(Check(grant).ok());
+  clock_.Advance(minutes(15));
+  EXPECT_EQ(RestartWithEmptyState(/*flush=*/false), 0u);
   EXPECT_FALSE(Check(grant).ok());
 }
 
