@@ -248,6 +248,7 @@ Result<std::string> SerializeResponse(const Response& response, const ResponseFr
 
 Status SerializeResponseTo(const Response& response, const ResponseFraming& framing,
                            std::string& out) {
+  using namespace std::string_view_literals;
   out.clear();
   if (response.status < 200 || response.status > 599) {
     return Internal("response status out of range: " + std::to_string(response.status));
@@ -267,52 +268,88 @@ Status SerializeResponseTo(const Response& response, const ResponseFraming& fram
   const bool no_content = response.status == 204 || response.status == 304;
   const bool send_body = !no_content && !framing.head_request;
   const std::string_view security = SecurityHeaderBlock();
-
+  const std::string_view reason = ReasonPhrase(response.status);
+  const std::string_view date = DateLine();
   const RateLimitFields& limits = response.rate_limit;
-  std::size_t extra = 0;
-  for (const Header& h : response.headers) extra += h.name.size() + h.value.size() + 4;
-  if (!limits.policy.empty()) extra += 34 + limits.policy.size() + limits.state_size;
-  out.reserve(160 + security.size() + response.content_type.size() + extra +
-              (send_body ? response.body.size() : 0));
+  constexpr std::string_view kRateLimitPolicy = "RateLimit-Policy: ";
+  constexpr std::string_view kRateLimit = "\r\nRateLimit: ";
 
-  out.append("HTTP/1.1 ");
-  AppendNumber(out, static_cast<std::uint64_t>(response.status));
-  out.push_back(' ');
-  out.append(ReasonPhrase(response.status));
-  out.append("\r\n");
-  out.append(DateLine());
-  out.append(security);
+  // Sized first, then written through a cursor: one allocation at most (the buffer keeps
+  // its capacity between responses) and a memcpy per piece instead of an append.
+  char number[2][24];
+  const std::string_view status_text(
+      number[0], std::to_chars(number[0], number[0] + 24, response.status).ptr - number[0]);
+  const std::string_view length_text(
+      number[1], std::to_chars(number[1], number[1] + 24, response.body.size()).ptr - number[1]);
+  std::size_t size = 9 + status_text.size() + 1 + reason.size() + 2 + date.size() +
+                     security.size() + 2;
+  if (!response.content_type.empty()) size += 16 + response.content_type.size();
+  if (!no_content) size += 18 + length_text.size();
+  if (framing.close || framing.keep_alive_http10) size += 24;
+  for (const Header& h : response.headers) {
+    if (!IsFramingHeader(h.name)) size += h.name.size() + 2 + h.value.size() + 2;
+  }
+  if (!limits.policy.empty()) {
+    size += kRateLimitPolicy.size() + limits.policy.size() + kRateLimit.size() +
+            limits.state_size + 2;
+  }
+  if (send_body) size += response.body.size();
+  out.resize(size);
+
+  char* cursor = out.data();
+  char* const end = cursor + size;
+  bool miscounted = false;  // Checked per piece: a counting slip must never overrun.
+  const auto put = [&](std::string_view piece) {
+    if (piece.size() > static_cast<std::size_t>(end - cursor)) {
+      miscounted = true;
+      return;
+    }
+    std::memcpy(cursor, piece.data(), piece.size());
+    cursor += piece.size();
+  };
+  put("HTTP/1.1 "sv);
+  put(status_text);
+  put(" "sv);
+  put(reason);
+  put("\r\n"sv);
+  put(date);
+  put(security);
   if (!response.content_type.empty()) {
-    out.append("Content-Type: ");
-    out.append(response.content_type);
-    out.append("\r\n");
+    put("Content-Type: "sv);
+    put(response.content_type);
+    put("\r\n"sv);
   }
   if (!no_content) {
-    out.append("Content-Length: ");
-    AppendNumber(out, response.body.size());
-    out.append("\r\n");
+    put("Content-Length: "sv);
+    put(length_text);
+    put("\r\n"sv);
   }
   if (framing.close) {
-    out.append("Connection: close\r\n");
+    put("Connection: close\r\n"sv);
   } else if (framing.keep_alive_http10) {
-    out.append("Connection: keep-alive\r\n");
+    put("Connection: keep-alive\r\n"sv);
   }
   for (const Header& h : response.headers) {
     if (IsFramingHeader(h.name)) continue;
-    out.append(h.name);
-    out.append(": ");
-    out.append(h.value);
-    out.append("\r\n");
+    put(h.name);
+    put(": "sv);
+    put(h.value);
+    put("\r\n"sv);
   }
   if (!limits.policy.empty()) {
-    out.append("RateLimit-Policy: ");
-    out.append(limits.policy);
-    out.append("\r\nRateLimit: ");
-    out.append(limits.State());
-    out.append("\r\n");
+    put(kRateLimitPolicy);
+    put(limits.policy);
+    put(kRateLimit);
+    put(limits.State());
+    put("\r\n"sv);
   }
-  out.append("\r\n");
-  if (send_body) out.append(response.body);
+  put("\r\n"sv);
+  if (send_body) put(response.body);
+  if (miscounted) {
+    out.clear();
+    return Internal("response size was miscounted");
+  }
+  out.resize(static_cast<std::size_t>(cursor - out.data()));
   return Ok();
 }
 

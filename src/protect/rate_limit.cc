@@ -21,10 +21,9 @@ constexpr std::array<bool, 256> kNameChars = [] {
 
 bool IsValidClassName(std::string_view name) {
   if (name.empty() || name.size() > kMaxClassName) return false;
-  for (unsigned char c : name) {
-    if (!kNameChars[c]) return false;
-  }
-  return true;
+  bool valid = true;  // Every byte is looked at: names are short, and this has no branches.
+  for (unsigned char c : name) valid &= kNameChars[c];
+  return valid;
 }
 
 // Whole seconds, rounded up: a client told to wait this long never comes back early.
@@ -45,6 +44,11 @@ std::string_view FailurePolicyName(FailurePolicy policy) {
       return "fail_closed";
   }
   return "unknown";
+}
+
+bool IsValidClass(const RateLimitClass& cls) {
+  return IsValidClassName(cls.name) && cls.limit >= 1 && cls.limit <= kMaxLimit &&
+         cls.window >= kMinWindow && cls.window <= kMaxWindow;
 }
 
 Status ValidateClass(const RateLimitClass& cls) {

@@ -59,6 +59,12 @@ inline constexpr std::size_t kMaxSubjectSize = 256;
 Status ValidateClass(const RateLimitClass& cls);
 // kInvalidArgument unless 1..kMaxSubjectSize bytes. The error never echoes the subject.
 Status ValidateSubject(std::string_view subject);
+// The same verdicts as plain booleans, for the per-decision checks: a Status costs more to
+// make than these checks do.
+bool IsValidClass(const RateLimitClass& cls);
+inline bool IsValidSubject(std::string_view subject) {
+  return !subject.empty() && subject.size() <= kMaxSubjectSize;
+}
 
 // The product defaults: default 100/min, auth 5/min, registration 5/min, protected 50/min,
 // api_key 1000/min, all falling back to local limits.

@@ -89,8 +89,8 @@ std::int64_t MemoryRateLimiter::NowMs() const {
 }
 
 Result<Decision> MemoryRateLimiter::Check(const RateLimitClass& cls, std::string_view subject) {
-  GH_RETURN_IF_ERROR(ValidateClass(cls));
-  GH_RETURN_IF_ERROR(ValidateSubject(subject));
+  if (!IsValidClass(cls)) return ValidateClass(cls).error();
+  if (!IsValidSubject(subject)) return ValidateSubject(subject).error();
 
   // "name:subject" is unambiguous: class names cannot hold ':'.
   unsigned char text[kMaxClassName + 1 + kMaxSubjectSize];

@@ -1,5 +1,6 @@
 #include "protect/request_gate.h"
 
+#include <cstring>
 #include <utility>
 
 #include "http/problem.h"
@@ -125,8 +126,19 @@ std::optional<http::Admission> RequestGate::AfterBlock(
 
   // 4. The route's class, counted per client address.
   if (cls == nullptr) return http::Admission{};
-  std::string subject = "ip:";
-  subject += req.client_ip;
+  // "ip:<address>", built on the stack for any address (at most 45 characters); the limiter
+  // copies what it keeps.
+  char inline_subject[64];
+  std::string heap_subject;
+  std::string_view subject;
+  if (req.client_ip.size() + 3 <= sizeof(inline_subject)) {
+    std::memcpy(inline_subject, "ip:", 3);
+    std::memcpy(inline_subject + 3, req.client_ip.data(), req.client_ip.size());
+    subject = std::string_view(inline_subject, req.client_ip.size() + 3);
+  } else {
+    heap_subject = "ip:" + req.client_ip;
+    subject = heap_subject;
+  }
   if (!options_.limiter_waits) return FromDecision(req, *cls, limiter_->Check(*cls, subject));
   limiter_->CheckAsync(*cls, subject, [this, &req, cls, done = make_done()](
                                           Result<Decision> decision) {
