@@ -143,7 +143,9 @@ TEST(ReadCommonHead, TakesOnlyWhatBeastReadsTheSameWay) {
     std::string head = pick(methods) + " " + pick(targets) + " " + pick(versions) + "\r\n";
     const int fields = std::uniform_int_distribution<int>(0, 5)(rng);
     for (int i = 0; i < fields; ++i) head += pick(lines) + "\r\n";
-    if (round % 3 == 0) head = "GET /v1/auth/verify HTTP/1.1\r\n" + head.substr(head.find('\n') + 1);
+    if (round % 3 == 0) {
+      head = "GET /v1/auth/verify HTTP/1.1\r\n" + head.substr(head.find('\n') + 1);
+    }
     if (round % 2 == 0) head.insert(head.find('\n') + 1, "Host: h\r\n");
     head += "\r\n";
     if (round % 5 == 0) {
