@@ -67,21 +67,18 @@ class Components final : public AuthComponents {
   }
 
   static void FlushActivity(auth::AuthService& service) {
-    if (Status flushed = service.FlushSessionActivity(); !flushed.ok()) {
-      log::RateLimited("session_activity_flush_failed", log::Level::kWarn,
-                       "session_activity_flush_failed",
-                       {log::Field("error", flushed.error().message()),
-                        log::Field("detail", flushed.error().detail())});
-    }
+    LogFlushFailure("session_activity_flush_failed", service.FlushSessionActivity());
   }
 
   static void FlushUsage(auth::ApiKeyService& service) {
-    if (Status flushed = service.FlushUsage(); !flushed.ok()) {
-      log::RateLimited("api_key_usage_flush_failed", log::Level::kWarn,
-                       "api_key_usage_flush_failed",
-                       {log::Field("error", flushed.error().message()),
-                        log::Field("detail", flushed.error().detail())});
-    }
+    LogFlushFailure("api_key_usage_flush_failed", service.FlushUsage());
+  }
+
+  static void LogFlushFailure(std::string_view event, const Status& flushed) {
+    if (flushed.ok()) return;
+    log::RateLimited(event, log::Level::kWarn, event,
+                     {log::Field("error", flushed.error().message()),
+                      log::Field("detail", flushed.error().detail())});
   }
 
   auth::AccountRepository accounts;
