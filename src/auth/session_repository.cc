@@ -277,14 +277,6 @@ Result<RefreshOutcome> SessionRepository::Refresh(const Secret& token,
   return outcome;
 }
 
-Status SessionRepository::TouchLastSeen(std::string_view session_id, std::int64_t when) {
-  auto updated = store_.Execute(
-      "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
-      {when, std::string(session_id)});
-  if (!updated.ok()) return std::move(updated).error();
-  return Ok();
-}
-
 Status SessionRepository::TouchLastSeen(
     const std::vector<std::pair<std::string, std::int64_t>>& seen) {
   if (seen.empty()) return Ok();

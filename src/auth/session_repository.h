@@ -115,10 +115,8 @@ class SessionRepository {
   Result<RefreshOutcome> Refresh(const Secret& token, std::chrono::seconds refresh_lifetime,
                                  std::chrono::seconds grace);
 
-  // Records activity durably (the live idle clock is in the shared state). Never moves
-  // last_seen_at backwards.
-  Status TouchLastSeen(std::string_view session_id, std::int64_t when);
-  // The same for many sessions, in one transaction.
+  // Records the activity of many sessions durably, in one transaction (the live idle clock
+  // is in the shared state). Never moves last_seen_at backwards.
   Status TouchLastSeen(const std::vector<std::pair<std::string, std::int64_t>>& seen);
 
   // Every session neither revoked nor past its absolute expiry, of all accounts.
