@@ -2,11 +2,10 @@
 
 #include <arpa/inet.h>
 
-#include <array>
 #include <charconv>
 #include <chrono>
-#include <functional>
 
+#include "core/recent_memo.h"
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
 
@@ -38,39 +37,6 @@ std::string Cookie(std::string_view name, std::string_view value, std::string_vi
          "; Max-Age=" + std::to_string(max_age.count()) +
          "; Secure; HttpOnly; SameSite=Strict";
 }
-
-// The digests of recently seen trait material, per thread. A browser sends the same traits
-// with every request, so most verified requests find theirs here instead of hashing again.
-// The whole material is compared, so an entry can only ever answer for its own input.
-class FingerprintMemo {
- public:
-  const std::string* Find(std::string_view material) const {
-    const Entry& e = entries_[Slot(material)];
-    return e.material == material ? &e.digest : nullptr;
-  }
-
-  void Remember(std::string_view material, const std::string& digest) {
-    if (material.size() > kMaxMaterial) return;
-    Entry& e = entries_[Slot(material)];
-    e.material.assign(material);
-    e.digest = digest;
-  }
-
- private:
-  static constexpr std::size_t kSlots = 64;  // A power of two.
-  static constexpr std::size_t kMaxMaterial = 1024;
-
-  struct Entry {
-    std::string material;
-    std::string digest;
-  };
-
-  static std::size_t Slot(std::string_view material) {
-    return std::hash<std::string_view>{}(material) & (kSlots - 1);
-  }
-
-  std::array<Entry, kSlots> entries_;
-};
 
 }  // namespace
 
@@ -155,7 +121,9 @@ std::string DeviceFingerprint(const http::Request& request, std::string_view tra
     material.append(value);
     material.push_back(';');
   }
-  thread_local FingerprintMemo memo;
+  // A browser sends the same traits with every request, so most verified requests find
+  // their digest here instead of hashing again.
+  thread_local RecentMemo<std::string, 64, 1024> memo;
   if (const std::string* known = memo.Find(material)) return *known;
   std::string digest = crypto::HexEncode(crypto::Sha256(material));
   memo.Remember(material, digest);

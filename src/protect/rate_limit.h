@@ -53,6 +53,7 @@ struct RateLimitClass {
 inline constexpr std::uint32_t kMaxLimit = 65535;
 inline constexpr std::chrono::milliseconds kMinWindow{16};
 inline constexpr std::chrono::milliseconds kMaxWindow = std::chrono::hours(24);
+inline constexpr std::size_t kMaxClassNameSize = 32;
 inline constexpr std::size_t kMaxSubjectSize = 256;
 
 // kInvalidArgument naming the broken rule (the class name is not secret).
@@ -60,8 +61,12 @@ Status ValidateClass(const RateLimitClass& cls);
 // kInvalidArgument unless 1..kMaxSubjectSize bytes. The error never echoes the subject.
 Status ValidateSubject(std::string_view subject);
 // The same verdicts as plain booleans, for the per-decision checks: a Status costs more to
-// make than these checks do.
-bool IsValidClass(const RateLimitClass& cls);
+// make than these checks do. A class is valid when its name and its bounds are.
+bool IsValidClassName(std::string_view name);
+inline bool IsValidClassBounds(const RateLimitClass& cls) {
+  return cls.limit >= 1 && cls.limit <= kMaxLimit && cls.window >= kMinWindow &&
+         cls.window <= kMaxWindow;
+}
 inline bool IsValidSubject(std::string_view subject) {
   return !subject.empty() && subject.size() <= kMaxSubjectSize;
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/recent_memo.h"
 #include "core/secret.h"
 #include "crypto/random.h"
 #include "crypto/sodium_init.h"
@@ -17,7 +18,6 @@ namespace gatehouse::protect {
 namespace {
 
 constexpr std::size_t kMaxShards = 4096;
-constexpr std::size_t kMaxClassName = 32;
 // Buckets a full shard examines before refusing to create a key.
 constexpr std::size_t kSweepWhenFull = 1024;
 
@@ -35,14 +35,51 @@ struct FingerprintHash {
 
 std::chrono::milliseconds Ms(std::int64_t ms) { return std::chrono::milliseconds(ms); }
 
+std::atomic<std::uint64_t> next_limiter_id{1};
+
+Error InvalidInput(const RateLimitClass& cls, std::string_view subject) {
+  if (Status s = ValidateClass(cls); !s.ok()) return std::move(s).error();
+  return ValidateSubject(subject).error();
+}
+
+// Where a memo input is looked for: its first and last 8 bytes and its size, mixed. Inputs
+// here are a limiter id, a class name and a subject that differ mostly at their end (an
+// address, an account id), and this costs a few instructions where a hash of every byte
+// costs a hundred.
+struct EndsIndex {
+  std::uint64_t operator()(std::string_view input) const {
+    std::uint64_t head = 0;
+    std::uint64_t tail = 0;
+    if (input.size() >= 8) {
+      std::memcpy(&head, input.data(), 8);
+      std::memcpy(&tail, input.data() + input.size() - 8, 8);
+    } else {
+      std::memcpy(&head, input.data(), input.size());
+    }
+    const std::uint64_t mixed =
+        (head ^ (tail * 0x9e3779b97f4a7c15u) ^ input.size()) * 0xc2b2ae3d27d4eb4fu;
+    return mixed >> 40;
+  }
+};
+
 }  // namespace
 
 struct MemoryRateLimiter::Shard {
   std::mutex mu;
   std::unordered_map<Fingerprint, window::Log, FingerprintHash> map;
   std::size_t cursor = 0;  // Next hash bucket Sweep examines.
+  // Written only under `mu`, read by counters() without it: a plain load and store then
+  // suffice, where a shared counter bumped by every decision would be a locked instruction
+  // and a cache line passed between the I/O threads' cores.
   std::atomic<std::size_t> size{0};
   std::atomic<std::uint64_t> reclaimed{0};
+  std::atomic<std::uint64_t> allowed{0};
+  std::atomic<std::uint64_t> refused{0};
+
+  // REQUIRES: `mu` held.
+  static void Bump(std::atomic<std::uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   // Erases dead entries in up to `max_buckets` buckets from the cursor on.
   // REQUIRES: `mu` held.
@@ -61,13 +98,13 @@ struct MemoryRateLimiter::Shard {
     }
     cursor %= buckets;
     size.store(map.size(), std::memory_order_relaxed);
-    reclaimed.fetch_add(erased, std::memory_order_relaxed);
+    reclaimed.store(reclaimed.load(std::memory_order_relaxed) + erased, std::memory_order_relaxed);
     return erased;
   }
 };
 
 MemoryRateLimiter::MemoryRateLimiter(const Clock& clock, MemoryRateLimiterOptions options)
-    : clock_(clock), options_(options) {
+    : clock_(clock), options_(options), id_(next_limiter_id.fetch_add(1)) {
   const std::size_t shards = std::bit_ceil(std::clamp<std::size_t>(options.shards, 1, kMaxShards));
   shards_.reserve(shards);
   for (std::size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>());
@@ -89,19 +126,42 @@ std::int64_t MemoryRateLimiter::NowMs() const {
 }
 
 Result<Decision> MemoryRateLimiter::Check(const RateLimitClass& cls, std::string_view subject) {
-  if (!IsValidClass(cls)) return ValidateClass(cls).error();
-  if (!IsValidSubject(subject)) return ValidateSubject(subject).error();
+  // The sizes and bounds first: the key text below is built on the stack. The name's
+  // alphabet is checked only when its text is not found in the memo, which holds
+  // nothing that failed the check.
+  if (cls.name.empty() || cls.name.size() > kMaxClassNameSize || !IsValidClassBounds(cls) ||
+      !IsValidSubject(subject)) {
+    return InvalidInput(cls, subject);
+  }
 
-  // "name:subject" is unambiguous: class names cannot hold ':'.
-  unsigned char text[kMaxClassName + 1 + kMaxSubjectSize];
-  std::memcpy(text, cls.name.data(), cls.name.size());
-  text[cls.name.size()] = ':';
-  std::memcpy(text + cls.name.size() + 1, subject.data(), subject.size());
-  unsigned char digest[crypto_shorthash_siphashx24_BYTES];
-  crypto_shorthash_siphashx24(digest, text, cls.name.size() + 1 + subject.size(), hash_key_);
+  // "name:subject" is unambiguous for valid names, which cannot hold ':'. The memo's input
+  // is that text after this limiter's id (each limiter hashes with its own key) and the
+  // name's length: so a hit means this very name, which passed the check when it was
+  // remembered ("a:b" + "c" and "a" + "b:c" make the same text).
+  const std::uint64_t prefix = id_ * (kMaxClassNameSize + 1) + cls.name.size();
+  unsigned char text[sizeof(prefix) + kMaxClassNameSize + 1 + kMaxSubjectSize];
+  std::memcpy(text, &prefix, sizeof(prefix));
+  unsigned char* const key_text = text + sizeof(prefix);
+  std::memcpy(key_text, cls.name.data(), cls.name.size());
+  key_text[cls.name.size()] = ':';
+  std::memcpy(key_text + cls.name.size() + 1, subject.data(), subject.size());
+  const std::size_t key_size = cls.name.size() + 1 + subject.size();
+  const std::string_view memo_input(reinterpret_cast<const char*>(text), sizeof(prefix) + key_size);
+
+  // Most decisions are for a client seen a moment ago (a keep-alive connection, a busy
+  // address), so each thread remembers recent fingerprints instead of hashing again.
+  thread_local RecentMemo<Fingerprint, 64, 64, EndsIndex> memo;
   Fingerprint fp;
-  std::memcpy(&fp.lo, digest, 8);
-  std::memcpy(&fp.hi, digest + 8, 8);
+  if (const Fingerprint* known = memo.Find(memo_input)) {
+    fp = *known;
+  } else {
+    if (!IsValidClassName(cls.name)) return InvalidInput(cls, subject);
+    unsigned char digest[crypto_shorthash_siphashx24_BYTES];
+    crypto_shorthash_siphashx24(digest, key_text, key_size, hash_key_);
+    std::memcpy(&fp.lo, digest, 8);
+    std::memcpy(&fp.hi, digest + 8, 8);
+    memo.Remember(memo_input, fp);
+  }
 
   Shard& shard = *shards_[fp.lo & (shards_.size() - 1)];
   const std::int64_t now = NowMs();
@@ -122,11 +182,11 @@ Result<Decision> MemoryRateLimiter::Check(const RateLimitClass& cls, std::string
     }
     // A dead window is simply decided afresh: Decide drops what has left the window.
     outcome = it->second.Decide(now, cls.limit, static_cast<std::uint32_t>(cls.window.count()));
+    Shard::Bump(outcome.allowed ? shard.allowed : shard.refused);
     // A refusal of a brand-new entry cannot happen (an empty window has room), so no
     // empty entry is ever left behind by a refusal.
   }
 
-  (outcome.allowed ? allowed_ : refused_).fetch_add(1, std::memory_order_relaxed);
   Decision d;
   d.allowed = outcome.allowed;
   d.limit = cls.limit;
@@ -159,9 +219,9 @@ MemoryRateLimiter::Counters MemoryRateLimiter::counters() const {
   for (const auto& shard : shards_) {
     c.keys += shard->size.load(std::memory_order_relaxed);
     c.reclaimed += shard->reclaimed.load(std::memory_order_relaxed);
+    c.allowed += shard->allowed.load(std::memory_order_relaxed);
+    c.refused += shard->refused.load(std::memory_order_relaxed);
   }
-  c.allowed = allowed_.load(std::memory_order_relaxed);
-  c.refused = refused_.load(std::memory_order_relaxed);
   c.rejected_full = rejected_full_.load(std::memory_order_relaxed);
   return c;
 }

@@ -77,12 +77,13 @@ class MemoryRateLimiter final : public RateLimiter {
 
   const Clock& clock_;
   const MemoryRateLimiterOptions options_;
+  // Unique per limiter in this process, so a thread's memo of fingerprints (each made with
+  // one limiter's key) never answers for another limiter.
+  const std::uint64_t id_;
   std::size_t per_shard_cap_ = 0;
   unsigned char hash_key_[16];
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::size_t> sweep_shard_{0};
-  std::atomic<std::uint64_t> allowed_{0};
-  std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> rejected_full_{0};
 };
 

@@ -51,17 +51,25 @@ Outcome Log::Decide(std::int64_t now, std::uint32_t limit, std::uint32_t window_
   // A clock that seems to step back is held at the last time seen, so the order of the
   // log (and the offsets' sign) is kept.
   if (size_ > 0) now = std::max(now, At(size_ - 1u));
-  const std::int64_t cutoff = now - window;  // A request at or before this has left.
 
-  // Drop what has left by moving the ring's start past it.
-  std::uint32_t gone = 0;
-  while (gone < size_ && At(gone) <= cutoff) ++gone;
-  if (gone > 0) {
-    head_ = static_cast<std::uint16_t>(Slot(gone));
-    size_ = static_cast<std::uint16_t>(size_ - gone);
-    // A key that has calmed down gives its heap block back.
-    if (capacity_ > kInline && size_ < capacity_ / 4)
-      Reserve(std::max<std::uint32_t>(size_ * 2, kInline));
+  // Drop what has left (a request at or before now - window) by moving the ring's start
+  // past it. Offsets are compared as they are stored, against the cutoff less base_.
+  const std::int64_t cutoff = now - window - base_;
+  if (size_ > 0 && cutoff >= 0) {
+    const std::uint32_t* const d = data();
+    std::uint32_t gone = 0;
+    std::uint32_t slot = head_;
+    while (gone < size_ && d[slot] <= cutoff) {
+      ++gone;
+      if (++slot == capacity_) slot = 0;
+    }
+    if (gone > 0) {
+      head_ = static_cast<std::uint16_t>(slot);
+      size_ = static_cast<std::uint16_t>(size_ - gone);
+      // A key that has calmed down gives its heap block back.
+      if (capacity_ > kInline && size_ < capacity_ / 4)
+        Reserve(std::max<std::uint32_t>(size_ * 2, kInline));
+    }
   }
   if (size_ == 0) {
     base_ = now;
@@ -85,13 +93,14 @@ Outcome Log::Decide(std::int64_t now, std::uint32_t limit, std::uint32_t window_
     Reserve(std::min<std::uint32_t>(
         {capacity_ * 2u, std::max<std::uint32_t>(limit, size_ + 1u), 65535u}));
   }
-  data()[Slot(size_)] = static_cast<std::uint32_t>(now - base_);
+  std::uint32_t* const d = data();
+  d[Slot(size_)] = static_cast<std::uint32_t>(now - base_);
   ++size_;
   window_ms_ = window_ms;
 
   out.allowed = true;
   out.remaining = limit - size_;
-  out.reset_ms = At(0) + window - now;
+  out.reset_ms = base_ + d[head_] + window - now;
   return out;
 }
 

@@ -91,6 +91,71 @@ TEST(MemoryRateLimiter, ConcurrentCallersNeverExceedTheLimit) {
   }
 }
 
+// Each thread remembers recent keys' fingerprints (rate_limit_memory.cc); far more keys
+// than it remembers, interleaved, must each keep their own window.
+TEST(MemoryRateLimiter, ManyInterleavedKeysEachKeepTheirOwnWindow) {
+  ManualClock clock;
+  MemoryRateLimiter limiter(clock);
+  constexpr std::size_t kKeys = 1000;
+  for (std::uint32_t round = 0; round < kAuth.limit; ++round) {
+    for (std::size_t i = 0; i < kKeys; ++i) {
+      auto d = limiter.Check(kAuth, Ip(i));
+      ASSERT_TRUE(d.ok());
+      ASSERT_TRUE(d->allowed) << Ip(i) << " round " << round;
+      ASSERT_EQ(d->remaining, kAuth.limit - round - 1) << Ip(i);
+    }
+  }
+  for (std::size_t i = 0; i < kKeys; ++i) EXPECT_FALSE(limiter.Check(kAuth, Ip(i))->allowed);
+  // The same subject under another class is another window.
+  EXPECT_TRUE(limiter.Check(kDefault, Ip(0))->allowed);
+  EXPECT_EQ(limiter.counters().keys, kKeys + 1);
+}
+
+TEST(MemoryRateLimiter, TwoLimitersOnOneThreadCountApart) {
+  ManualClock clock;
+  MemoryRateLimiter first(clock);
+  MemoryRateLimiter second(clock);
+  for (std::uint32_t i = 0; i < kAuth.limit; ++i) ASSERT_TRUE(first.Check(kAuth, Ip(1))->allowed);
+  EXPECT_FALSE(first.Check(kAuth, Ip(1))->allowed);
+  auto other = second.Check(kAuth, Ip(1));
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->allowed);
+  EXPECT_EQ(other->remaining, kAuth.limit - 1);
+}
+
+// A class name is checked on every decision, a key seen a moment ago included: a name
+// outside the alphabet is refused whether or not a valid one of the same length came first.
+TEST(MemoryRateLimiter, AnInvalidClassIsRefusedAfterValidOnesToo) {
+  ManualClock clock;
+  MemoryRateLimiter limiter(clock);
+  ASSERT_TRUE(limiter.Check(kAuth, Ip(1)).ok());
+  for (const char* name : {"Auth", "au:h", "au h", "", "a123456789012345678901234567890123"}) {
+    const RateLimitClass bad{name, 5, seconds(60)};
+    for (int i = 0; i < 2; ++i) {
+      auto d = limiter.Check(bad, Ip(1));
+      ASSERT_FALSE(d.ok()) << name;
+      EXPECT_EQ(d.error().code(), ErrorCode::kInvalidArgument) << name;
+    }
+  }
+  const RateLimitClass no_limit{"auth", 0, seconds(60)};
+  EXPECT_FALSE(limiter.Check(no_limit, Ip(1)).ok());
+  const RateLimitClass short_window{"auth", 5, milliseconds(1)};
+  EXPECT_FALSE(limiter.Check(short_window, Ip(1)).ok());
+  EXPECT_FALSE(limiter.Check(kAuth, "").ok());
+  EXPECT_FALSE(limiter.Check(kAuth, std::string(kMaxSubjectSize + 1, 'x')).ok());
+  EXPECT_EQ(limiter.Check(kAuth, Ip(1))->remaining, 3u);  // Refusals counted nothing.
+}
+
+TEST(MemoryRateLimiter, CountersAddUpOverShards) {
+  ManualClock clock;
+  MemoryRateLimiter limiter(clock);
+  for (std::size_t i = 0; i < 100; ++i) {
+    for (int j = 0; j < 6; ++j) ASSERT_TRUE(limiter.Check(kAuth, Ip(i)).ok());
+  }
+  EXPECT_EQ(limiter.counters().allowed, 500u);
+  EXPECT_EQ(limiter.counters().refused, 100u);
+}
+
 // Heap bytes in use (small blocks and mmapped ones): unlike RSS, not hidden by memory an
 // earlier test freed and this one reuses.
 std::size_t HeapBytes() {
