@@ -77,8 +77,8 @@ struct MemoryRateLimiter::Shard {
   std::atomic<std::uint64_t> refused{0};
 
   // REQUIRES: `mu` held.
-  static void Bump(std::atomic<std::uint64_t>& counter) {
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  static void Add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   // Erases dead entries in up to `max_buckets` buckets from the cursor on.
@@ -98,7 +98,7 @@ struct MemoryRateLimiter::Shard {
     }
     cursor %= buckets;
     size.store(map.size(), std::memory_order_relaxed);
-    reclaimed.store(reclaimed.load(std::memory_order_relaxed) + erased, std::memory_order_relaxed);
+    Add(reclaimed, erased);
     return erased;
   }
 };
@@ -182,7 +182,7 @@ Result<Decision> MemoryRateLimiter::Check(const RateLimitClass& cls, std::string
     }
     // A dead window is simply decided afresh: Decide drops what has left the window.
     outcome = it->second.Decide(now, cls.limit, static_cast<std::uint32_t>(cls.window.count()));
-    Shard::Bump(outcome.allowed ? shard.allowed : shard.refused);
+    Shard::Add(outcome.allowed ? shard.allowed : shard.refused, 1);
     // A refusal of a brand-new entry cannot happen (an empty window has room), so no
     // empty entry is ever left behind by a refusal.
   }
