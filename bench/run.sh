@@ -332,7 +332,7 @@ measure() {  # url connections [wrk options...]
   awk '/^Requests\/sec:/ {rps = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
        END {print rps, p50, p99}' <<<"$out"
 }
-declare -A RPS P50 P99 LAST
+declare -A RPS P50 P99
 # Other work on the machine skews the figures; compilers are the usual culprit on a
 # development machine, so rows that begin or end while one runs are named in a warning (a
 # compile that fits inside a row goes unseen).
@@ -352,7 +352,6 @@ row() {  # key url connections [wrk options...]
   figures="$(measure "$@")" || exit 1
   note_busy "$key"
   read -r rps p50 p99 <<<"$figures"
-  LAST[$key]=$rps
   if [ -z "${RPS[$key]:-}" ] || awk -v a="$rps" -v b="${RPS[$key]}" 'BEGIN {exit !(a > b)}'
   then
     RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99
